@@ -1,0 +1,125 @@
+"""Engine and session factories, the declarative Base, migrations, and the few dialect differences."""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Dialect, Engine, Integer, MetaData, Table, event
+from sqlalchemy import create_engine as sa_create_engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.types import JSON, TypeDecorator
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets 64 bits.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+JsonData = JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC; gives back aware UTC datetimes on every database, SQLite included."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: every stored instant must carry its zone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JsonData}
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode is durable across process crashes; only a power cut may lose the last commit.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def normalize_url(url: str) -> str:
+    """Accept the URLs operators paste: postgres:// and postgresql:// both mean psycopg 3."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def create_engine(url: str) -> Engine:
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        engine = sa_create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa_create_engine(url, pool_pre_ping=True)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest migration; safe to call on every start."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def insert_ignoring_conflicts(engine_or_dialect: Dialect, table: Table) -> Insert:
+    """INSERT that skips rows whose key already exists (deterministic ids make re-runs harmless)."""
+    if engine_or_dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def upsert_adding(dialect: Dialect, table: Table, *, keys: Sequence[str], add: Sequence[str],
+                  greatest: Sequence[str] = ()) -> Insert:
+    """INSERT, or on conflict add the counters and keep the latest of the timestamps."""
+    dialect_insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+    statement = dialect_insert(table)
+    excluded = statement.excluded
+    updates: dict[str, Any] = {name: table.c[name] + excluded[name] for name in add}
+    for name in greatest:
+        column = table.c[name]
+        updates[name] = _greatest(dialect, column, excluded[name])
+    return statement.on_conflict_do_update(index_elements=list(keys), set_=updates)
+
+
+def _greatest(dialect: Dialect, current: Any, incoming: Any) -> Any:
+    from sqlalchemy import case, func
+
+    if dialect.name == "postgresql":
+        return func.greatest(current, incoming)
+    # SQLite's max() returns NULL when any argument is NULL.
+    return case((current.is_(None), incoming), (incoming > current, incoming), else_=current)

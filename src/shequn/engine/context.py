@@ -1,0 +1,177 @@
+"""The unit of work handlers see: cached rows, accumulated counters, and the outbox they fill."""
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Table, inspect, select, tuple_
+from sqlalchemy.orm import Session
+
+from shequn.db import Base, insert_ignoring_conflicts, upsert_adding
+from shequn.engine.action import Action
+from shequn.engine.models import ActionRecord, ActionStatus, JobRecord, JobStatus
+from shequn.engine.registry import Registry, Tenant
+
+Row = TypeVar("Row", bound=Base)
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job to schedule; `id` is deterministic so scheduling twice keeps one."""
+
+    id: str
+    org: str
+    kind: str
+    due_at: datetime
+    payload: Mapping[str, Any]
+
+
+class RowCache:
+    """Rows by primary key, loaded in bulk before a batch so handlers never query one by one."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._rows: dict[type[Base], dict[tuple[Any, ...], Base | None]] = defaultdict(dict)
+
+    def prefetch(self, model: type[Base], keys: Iterable[tuple[Any, ...]]) -> None:
+        known = self._rows[model]
+        wanted = sorted({key for key in keys if key not in known})
+        if not wanted:
+            return
+        columns = inspect(model).primary_key
+        for start in range(0, len(wanted), CHUNK):
+            chunk = wanted[start : start + CHUNK]
+            for key in chunk:
+                known[key] = None
+            found = self.session.scalars(select(model).where(tuple_(*columns).in_(chunk)))
+            for row in found:
+                known[tuple(getattr(row, column.key) for column in columns)] = row
+
+    def get(self, model: type[Row], key: tuple[Any, ...]) -> Row | None:
+        known = self._rows[model]
+        if key not in known:
+            known[key] = self.session.get(model, key)
+        return cast(Row | None, known[key])
+
+    def add(self, row: Row) -> Row:
+        columns = inspect(type(row)).primary_key
+        self._rows[type(row)][tuple(getattr(row, column.key) for column in columns)] = row
+        self.session.add(row)
+        return row
+
+    def remove(self, row: Base) -> None:
+        columns = inspect(type(row)).primary_key
+        self._rows[type(row)][tuple(getattr(row, column.key) for column in columns)] = None
+        if row in self.session.new:
+            self.session.expunge(row)
+        else:
+            self.session.delete(row)
+
+
+class Context:
+    """Handed to every handler and job; whoever opened the transaction commits it."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        registry: Registry,
+        tenants: dict[str, Tenant],
+        now: datetime,
+        replaying: bool = False,
+    ) -> None:
+        self.session = session
+        self.registry = registry
+        self.tenants = tenants
+        self.now = now
+        self.replaying = replaying
+        self.rows = RowCache(session)
+        self._counts: dict[Table, dict[tuple[Any, ...], dict[str, Any]]] = defaultdict(dict)
+        self._count_shape: dict[Table, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {}
+        self._actions: dict[str, Action] = {}
+        self._jobs: dict[str, Job] = {}
+
+    def tenant(self, org: str) -> Tenant:
+        tenant = self.tenants.get(org)
+        if tenant is None:
+            self.tenants.update(self.registry.tenancy.ensure(self.session, [org], self.now))
+            tenant = self.tenants[org]
+        return tenant
+
+    def count(
+        self,
+        table: Table,
+        key: Mapping[str, Any],
+        *,
+        add: Mapping[str, int],
+        latest: Mapping[str, datetime | None] | None = None,
+    ) -> None:
+        """Add to counters kept in `table`; written once per key per batch, as one upsert."""
+        latest = {name: moment for name, moment in (latest or {}).items()}
+        shape = (tuple(key), tuple(add), tuple(latest))
+        if self._count_shape.setdefault(table, shape) != shape:
+            raise ValueError(f"counters of {table.name} must always name the same columns")
+        rows = self._counts[table]
+        row_key = tuple(key.values())
+        row = rows.get(row_key)
+        if row is None:
+            rows[row_key] = {**key, **add, **latest}
+            return
+        for name, delta in add.items():
+            row[name] += delta
+        for name, moment in latest.items():
+            if moment is not None and (row[name] is None or moment > row[name]):
+                row[name] = moment
+
+    def emit(self, action: Action) -> None:
+        if not self.replaying:
+            self._actions.setdefault(action.id, action)
+
+    def schedule(self, job: Job) -> None:
+        if not self.replaying:
+            self._jobs.setdefault(job.id, job)
+
+    @property
+    def decided(self) -> list[Action]:
+        return list(self._actions.values())
+
+    def flush(self) -> None:
+        """Write what the batch decided; all of it lands in the caller's transaction."""
+        self.session.flush()
+        dialect = self.session.get_bind().dialect
+        for table, rows in self._counts.items():
+            keys, adds, latest = self._count_shape[table]
+            statement = upsert_adding(dialect, table, keys=keys, add=adds, greatest=latest)
+            self.session.execute(statement, list(rows.values()))
+        self._counts.clear()
+        if self._actions:
+            self.session.execute(
+                insert_ignoring_conflicts(dialect, cast(Table, ActionRecord.__table__)),
+                [self._action_row(action) for action in self._actions.values()],
+            )
+            self._actions.clear()
+        if self._jobs:
+            self.session.execute(
+                insert_ignoring_conflicts(dialect, cast(Table, JobRecord.__table__)),
+                [self._job_row(job) for job in self._jobs.values()],
+            )
+            self._jobs.clear()
+
+    def _action_row(self, action: Action) -> dict[str, Any]:
+        return {
+            "id": action.id, "org": action.org, "kind": str(action.kind),
+            "platform": action.platform, "group_id": action.group, "member_id": action.member,
+            "payload": dict(action.payload), "cause": action.cause,
+            "status": ActionStatus.PENDING, "attempts": 0, "created_at": self.now,
+            "next_attempt_at": self.now, "done_at": None, "connector": None, "last_error": None,
+        }
+
+    def _job_row(self, job: Job) -> dict[str, Any]:
+        return {
+            "id": job.id, "org": job.org, "kind": job.kind, "due_at": job.due_at,
+            "payload": dict(job.payload), "status": JobStatus.PENDING, "created_at": self.now,
+            "ran_at": None, "note": None,
+        }

@@ -1,0 +1,99 @@
+"""The engine's own tables: the event log, intake batches, the outbox and scheduled jobs."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shequn.db import Base, BigId
+
+
+class EventRecord(Base):
+    """Every accepted event, stored once per (org, source, id)."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        UniqueConstraint("org", "source", "event_id"),
+        Index("ix_event_pair", "org", "group_id", "member_id", "key"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    org: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(200))
+    event_id: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    offset_minutes: Mapped[int]
+    group_id: Mapped[str | None] = mapped_column(String(200))
+    member_id: Mapped[str | None] = mapped_column(String(200))
+    batch: Mapped[int]
+    position: Mapped[int]
+    # Sortable (at, batch, position): the order events are applied and replayed in.
+    key: Mapped[str] = mapped_column(String(48), index=True)
+    data: Mapped[dict[str, Any]]
+
+
+class IntakeBatch(Base):
+    """One committed batch; its id orders arrivals across batches and processes."""
+
+    __tablename__ = "intake_batch"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    origin: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime]
+    accepted: Mapped[int]
+
+
+class ActionStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class ActionRecord(Base):
+    """An action a handler decided, recorded in the same transaction as the state that caused it."""
+
+    __tablename__ = "action"
+    __table_args__ = (Index("ix_action_due", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    platform: Mapped[str | None] = mapped_column(String(64))
+    group_id: Mapped[str | None] = mapped_column(String(200))
+    member_id: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]]
+    cause: Mapped[str] = mapped_column(String(300))
+    status: Mapped[ActionStatus] = mapped_column(String(16))
+    attempts: Mapped[int]
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+    connector: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class JobRecord(Base):
+    """A timed job (a 20:30 draw, a 00:00 price change) that survives restarts."""
+
+    __tablename__ = "job"
+    __table_args__ = (Index("ix_job_due", "status", "due_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[JobStatus] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    ran_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(String(1000))

@@ -1,0 +1,77 @@
+"""What groups react to: a newcomer is welcomed, a filling group becomes an operator task,
+and scheduled announcements are posted."""
+
+from datetime import timedelta
+from typing import cast
+
+from shequn.contract import MemberJoined
+from shequn.engine.action import Action, ActionKind
+from shequn.engine.context import Context
+from shequn.engine.event import Event
+from shequn.engine.models import JobRecord
+from shequn.engine.registry import JobKind, Reaction
+from shequn.group.models import Group, Staff
+from shequn.group.rules import capacity_margin, has_just_filled, nearly_full_task, welcome_text
+from shequn.kit.ids import stable_id
+from shequn.member.models import GroupMember, Member
+
+
+def _newly_joined(context: Context, event: Event, data: MemberJoined) -> bool:
+    standing = context.rows.get(GroupMember, (event.org, data.group, data.member))
+    return standing is not None and standing.joined_key == event.key
+
+
+def welcome_newcomer(context: Context, event: Event) -> None:
+    data = event.payload(MemberJoined)
+    template = context.tenant(event.org).settings.get("welcome_text")
+    if not isinstance(template, str) or not template or not _newly_joined(context, event, data):
+        return
+    if context.rows.get(Staff, (event.org, data.member)) is not None:
+        return
+    group = cast(Group, context.rows.get(Group, (event.org, data.group)))
+    member = context.rows.get(Member, (event.org, data.member))
+    text = welcome_text(template, nickname=member.nickname if member else None, group_name=group.name)
+    context.emit(Action(
+        id=stable_id("welcome", event.org, event.source, event.id), org=event.org,
+        kind=ActionKind.SEND_MESSAGE, cause=f"{event.source}:{event.id}", platform=group.platform,
+        group=group.id, member=data.member, payload={"text": text, "mentions": [data.member]},
+    ))
+
+
+def watch_capacity(context: Context, event: Event) -> None:
+    data = event.payload(MemberJoined)
+    group = cast(Group, context.rows.get(Group, (event.org, data.group)))
+    margin = capacity_margin(context.tenant(event.org).settings)
+    if not _newly_joined(context, event, data) or not has_just_filled(
+        member_count=group.member_count, capacity=group.capacity, margin=margin
+    ):
+        return
+    title = nearly_full_task(
+        group_name=group.name, member_count=group.member_count, capacity=cast(int, group.capacity)
+    )
+    context.emit(Action(
+        id=stable_id("nearly-full", event.org, event.source, event.id), org=event.org,
+        kind=ActionKind.CREATE_TASK, cause=f"{event.source}:{event.id}", platform=group.platform,
+        group=group.id, payload={"title": title.as_json(), "member_count": group.member_count},
+    ))
+
+
+def post_announcement(context: Context, job: JobRecord) -> None:
+    group_id = str(job.payload["group"])
+    group = context.rows.get(Group, (job.org, group_id))
+    if group is None:
+        raise LookupError(f"group {group_id!r} is unknown in org {job.org!r}")
+    if group.dismissed_at is not None:
+        raise LookupError(f"group {group_id!r} was dismissed")
+    context.emit(Action(
+        id=stable_id("announce", job.id), org=job.org, kind=ActionKind.SEND_MESSAGE,
+        cause=f"job:{job.id}", platform=group.platform, group=group.id,
+        payload={"text": job.payload["text"], "mentions": list(job.payload.get("mentions", []))},
+    ))
+
+
+WELCOME = Reaction(name="welcome", on={"member.joined": welcome_newcomer})
+CAPACITY_WATCH = Reaction(name="capacity-watch", on={"member.joined": watch_capacity})
+
+# An announcement half an hour late still makes sense; "tonight at 20:30" posted at midnight does not.
+ANNOUNCE = JobKind(name="group.announce", run=post_announcement, max_lateness=timedelta(minutes=30))

@@ -1,0 +1,237 @@
+"""Members, memberships and activity from the log.
+
+Profiles keep the latest upsert and the first join keeps the earliest, by key, so both are
+independent of arrival order. Stints depend on order: a join or leave older than the last one
+applied to its (group, member) re-folds that pair from the log, so live state equals a rebuild.
+"""
+
+from collections.abc import Sequence
+from typing import cast
+
+from sqlalchemy import Table, select
+
+from shequn.contract import MemberJoined, MemberLeft, MemberUpserted, OrderPaid
+from shequn.engine.context import Context
+from shequn.engine.event import Event
+from shequn.engine.models import EventRecord
+from shequn.engine.registry import Projection
+from shequn.group.models import Group
+from shequn.group.projection import see_group
+from shequn.member.models import GroupMember, Member, MemberActivity, Membership
+from shequn.member.rules import Move, MoveKind, Stint, apply_move, fold_stints
+
+ACTIVITY = cast(Table, MemberActivity.__table__)
+MOVES = ("member.joined", "member.left")
+
+
+def prefetch(context: Context, events: Sequence[Event]) -> None:
+    members, pairs = set(), set()
+    for event in events:
+        if event.member is not None:
+            members.add((event.org, event.member))
+        if event.type in MOVES:
+            pairs.add((event.org, cast(str, event.group), cast(str, event.member)))
+    context.rows.prefetch(Member, members)
+    context.rows.prefetch(GroupMember, pairs)
+    current = []
+    for pair in pairs:
+        standing = context.rows.get(GroupMember, pair)
+        if standing is not None and standing.stints:
+            current.append((*pair, standing.stints))
+    context.rows.prefetch(Membership, current)
+
+
+def see_member(context: Context, event: Event, member_id: str) -> Member:
+    member = context.rows.get(Member, (event.org, member_id))
+    if member is None:
+        return context.rows.add(Member(
+            org=event.org, id=member_id, platform=event.source, first_seen_at=event.at,
+            first_seen_key=event.key, nickname=None, gender="unknown", signature=None,
+            avatar_url=None, avatar_flags=[], album_flags=[], phone=None, channel=None,
+            profile_key=None, first_join_key=None, first_joined_at=None, first_group=None,
+            first_inviter=None, first_via_kind=None, first_via_code=None,
+        ))
+    if event.key < member.first_seen_key:
+        member.first_seen_at, member.first_seen_key = event.at, event.key
+        member.platform = event.source
+    return member
+
+
+def on_member_upserted(context: Context, event: Event) -> None:
+    data = event.payload(MemberUpserted)
+    member = see_member(context, event, data.member)
+    if member.profile_key is not None and event.key < member.profile_key:
+        return
+    member.profile_key = event.key
+    member.nickname = data.nickname
+    member.gender = data.gender
+    member.signature = data.signature
+    member.avatar_url = data.avatar.url if data.avatar else None
+    member.avatar_flags = list(data.avatar.flags) if data.avatar else []
+    member.album_flags = list(data.album.flags) if data.album else []
+    member.phone = data.phone
+    member.channel = data.channel
+
+
+def on_member_joined(context: Context, event: Event) -> None:
+    data = event.payload(MemberJoined)
+    member = see_member(context, event, data.member)
+    if member.first_join_key is None or event.key < member.first_join_key:
+        member.first_join_key = event.key
+        member.first_joined_at = event.at
+        member.first_group = data.group
+        member.first_inviter = data.inviter
+        member.first_via_kind = data.via.kind if data.via else None
+        member.first_via_code = data.via.code if data.via else None
+    move = Move(
+        MoveKind.JOIN, event.key, event.at, inviter=data.inviter,
+        via_kind=data.via.kind if data.via else None, via_code=data.via.code if data.via else None,
+    )
+    _move(context, event, data.group, data.member, move)
+
+
+def on_member_left(context: Context, event: Event) -> None:
+    data = event.payload(MemberLeft)
+    see_member(context, event, data.member)
+    move = Move(MoveKind.LEAVE, event.key, event.at, reason=data.reason, by=data.by)
+    _move(context, event, data.group, data.member, move)
+
+
+def _move(context: Context, event: Event, group_id: str, member_id: str, move: Move) -> None:
+    pair = (event.org, group_id, member_id)
+    standing = context.rows.get(GroupMember, pair)
+    group = see_group(context, event, group_id)
+    if standing is None:
+        standing = context.rows.add(GroupMember(
+            org=event.org, group_id=group_id, member_id=member_id, is_member=False, stints=0,
+            joined_key=None, last_key=move.key,
+        ))
+    if move.key < standing.last_key:
+        _refold(context, group, standing)
+        return
+    standing.last_key = move.key
+    before = _load_stints(context, standing, only_last=True)
+    after = apply_move(before, move)
+    if after != before:
+        _store_stints(context, group, standing, before, after)
+
+
+def _refold(context: Context, group: Group, standing: GroupMember) -> None:
+    """A late join/leave: replay this pair's moves from the log (the late one is already in it)."""
+    records = context.session.scalars(
+        select(EventRecord).where(
+            EventRecord.org == standing.org,
+            EventRecord.group_id == standing.group_id,
+            EventRecord.member_id == standing.member_id,
+            EventRecord.type.in_(MOVES),
+        )
+    )
+    moves = [_move_of(context, record) for record in records]
+    after = fold_stints(moves)
+    standing.last_key = max(move.key for move in moves)
+    _store_stints(context, group, standing, _load_stints(context, standing, only_last=False), after)
+
+
+def _move_of(context: Context, record: EventRecord) -> Move:
+    model = context.registry.payloads[record.type]
+    data = model.model_validate(record.data)
+    if isinstance(data, MemberJoined):
+        via = data.via
+        return Move(MoveKind.JOIN, record.key, record.at, inviter=data.inviter,
+                    via_kind=via.kind if via else None, via_code=via.code if via else None)
+    left = cast(MemberLeft, data)
+    return Move(MoveKind.LEAVE, record.key, record.at, reason=left.reason, by=left.by)
+
+
+def _load_stints(context: Context, standing: GroupMember, *, only_last: bool) -> tuple[Stint, ...]:
+    numbers = [standing.stints] if only_last else list(range(1, standing.stints + 1))
+    stints = []
+    for number in numbers:
+        row = context.rows.get(
+            Membership, (standing.org, standing.group_id, standing.member_id, number)
+        )
+        if row is not None:
+            stints.append(Stint(
+                number=row.stint, joined_at=row.joined_at, join_key=row.join_key,
+                inviter=row.inviter, via_kind=row.via_kind, via_code=row.via_code,
+                left_at=row.left_at, left_reason=row.left_reason, left_by=row.left_by,
+            ))
+    return tuple(stints)
+
+
+def _store_stints(
+    context: Context,
+    group: Group,
+    standing: GroupMember,
+    before: tuple[Stint, ...],
+    after: tuple[Stint, ...],
+) -> None:
+    existing = {stint.number: stint for stint in before}
+    for stint in after:
+        if existing.get(stint.number) == stint:
+            continue
+        key = (standing.org, standing.group_id, standing.member_id, stint.number)
+        row = context.rows.get(Membership, key)
+        if row is None:
+            row = context.rows.add(Membership(
+                org=standing.org, group_id=standing.group_id, member_id=standing.member_id,
+                stint=stint.number, joined_at=stint.joined_at, join_key=stint.join_key,
+            ))
+        row.joined_at, row.join_key = stint.joined_at, stint.join_key
+        row.inviter, row.via_kind, row.via_code = stint.inviter, stint.via_kind, stint.via_code
+        row.left_at, row.left_reason, row.left_by = stint.left_at, stint.left_reason, stint.left_by
+    for number in range(len(after) + 1, standing.stints + 1):
+        row = context.rows.get(
+            Membership, (standing.org, standing.group_id, standing.member_id, number)
+        )
+        if row is not None:
+            context.rows.remove(row)
+    is_member = bool(after) and after[-1].is_open
+    group.member_count += int(is_member) - int(standing.is_member)
+    standing.is_member = is_member
+    standing.stints = len(after)
+    standing.joined_key = after[-1].join_key if is_member else None
+
+
+def on_message_posted(context: Context, event: Event) -> None:
+    see_member(context, event, cast(str, event.member))
+    _count(context, event, messages=1, reactions=0, active=True)
+
+
+def on_reaction_added(context: Context, event: Event) -> None:
+    see_member(context, event, cast(str, event.member))
+    _count(context, event, messages=0, reactions=1, active=True)
+
+
+def on_reaction_removed(context: Context, event: Event) -> None:
+    see_member(context, event, cast(str, event.member))
+    _count(context, event, messages=0, reactions=-1, active=False)
+
+
+def _count(context: Context, event: Event, *, messages: int, reactions: int, active: bool) -> None:
+    context.count(
+        ACTIVITY,
+        {"org": event.org, "group_id": event.group, "member_id": event.member},
+        add={"messages": messages, "reactions": reactions},
+        latest={"last_active_at": event.at if active else None},
+    )
+
+
+def on_order_paid(context: Context, event: Event) -> None:
+    see_member(context, event, event.payload(OrderPaid).member)
+
+
+MEMBERS = Projection(
+    name="members",
+    tables=[cast(Table, model.__table__) for model in (Member, GroupMember, Membership, MemberActivity)],
+    prefetch=prefetch,
+    on={
+        "member.upserted": on_member_upserted,
+        "member.joined": on_member_joined,
+        "member.left": on_member_left,
+        "message.posted": on_message_posted,
+        "reaction.added": on_reaction_added,
+        "reaction.removed": on_reaction_removed,
+        "order.paid": on_order_paid,
+    },
+)

@@ -1,0 +1,12 @@
+"""Every table, imported in one place so metadata (and Alembic) sees them all."""
+
+from shequn.commerce.models import Order, Refund
+from shequn.engine.models import ActionRecord, EventRecord, IntakeBatch, JobRecord
+from shequn.group.models import Group, Staff, Store
+from shequn.member.models import GroupMember, Member, MemberActivity, Membership
+from shequn.org.models import ApiToken, Org
+
+__all__ = [
+    "ActionRecord", "ApiToken", "EventRecord", "Group", "GroupMember", "IntakeBatch", "JobRecord",
+    "Member", "MemberActivity", "Membership", "Order", "Org", "Refund", "Staff", "Store",
+]

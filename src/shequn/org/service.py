@@ -1,0 +1,92 @@
+"""Orgs: created explicitly by an operator, or on first sight in an event with default settings."""
+
+import hashlib
+import secrets
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shequn.engine.registry import Tenant
+from shequn.kit.time import zone
+from shequn.org.models import ApiToken, Org
+
+TOKEN_PREFIX = "sq_"
+
+
+class OrgDirectory:
+    """The engine's tenancy: loads orgs for a batch and creates the ones it has never seen."""
+
+    def __init__(self, default_timezone: str) -> None:
+        zone(default_timezone)
+        self.default_timezone = default_timezone
+
+    def ensure(self, session: Session, org_ids: Collection[str], now: datetime) -> dict[str, Tenant]:
+        wanted = sorted(set(org_ids))
+        found = {org.id: org for org in session.scalars(select(Org).where(Org.id.in_(wanted)))}
+        for org_id in wanted:
+            if org_id not in found:
+                found[org_id] = Org(
+                    id=org_id, name=org_id, timezone=self.default_timezone, settings={},
+                    created_at=now,
+                )
+                session.add(found[org_id])
+        if len(found) > 0:
+            session.flush()
+        return {org.id: as_tenant(org) for org in found.values()}
+
+
+def as_tenant(org: Org) -> Tenant:
+    return Tenant(id=org.id, timezone=org.timezone, settings=dict(org.settings))
+
+
+def save_org(
+    session: Session,
+    org_id: str,
+    *,
+    name: str | None,
+    timezone: str,
+    settings: dict[str, Any] | None,
+    now: datetime,
+) -> tuple[Org, bool]:
+    """Create the org, or update one that exists; returns (org, created)."""
+    zone(timezone)
+    org = session.get(Org, org_id)
+    created = org is None
+    if org is None:
+        org = Org(id=org_id, name=name or org_id, timezone=timezone, settings={}, created_at=now)
+        session.add(org)
+    else:
+        org.name = name or org.name
+        org.timezone = timezone
+    if settings:
+        org.settings = {**org.settings, **settings}
+    session.flush()
+    return org, created
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, org_id: str, *, name: str, now: datetime) -> str:
+    """Mint a token for the org; only its hash is stored, so it is shown once."""
+    if session.get(Org, org_id) is None:
+        raise UnknownOrg(org_id)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(org=org_id, name=name, token_hash=hash_token(token), created_at=now))
+    session.flush()
+    return token
+
+
+def org_of_token(session: Session, token: str) -> str | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    return None if row is None else row.org
+
+
+class UnknownOrg(LookupError):
+    def __init__(self, org_id: str) -> None:
+        super().__init__(f"org {org_id!r} does not exist (create it with: shequn org create {org_id})")
+        self.org_id = org_id

@@ -1,0 +1,61 @@
+"""The composition root: one explicit list of what every domain plugs into the engine."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from shequn.commerce.projection import ORDERS
+from shequn.config import Settings
+from shequn.connectors.log import LogConnector
+from shequn.contract import PAYLOADS
+from shequn.db import create_engine, session_factory, upgrade
+from shequn.engine.intake import Intake
+from shequn.engine.registry import Registry
+from shequn.group.handlers import ANNOUNCE, CAPACITY_WATCH, WELCOME
+from shequn.group.projection import GROUPS
+from shequn.member.projection import MEMBERS
+from shequn.org.service import OrgDirectory
+
+
+def build_registry(settings: Settings) -> Registry:
+    registry = Registry(tenancy=OrgDirectory(settings.timezone), payloads=dict(PAYLOADS))
+    # Order matters: members count into groups, so groups are projected first.
+    registry.add_projection(GROUPS)
+    registry.add_projection(MEMBERS)
+    registry.add_projection(ORDERS)
+    registry.add_reaction(WELCOME)
+    registry.add_reaction(CAPACITY_WATCH)
+    registry.add_job_kind(ANNOUNCE)
+    action_log = Path(settings.action_log) if settings.action_log else None
+    registry.connectors["log"] = LogConnector(action_log)
+    return registry
+
+
+@dataclass
+class Shequn:
+    """Everything a command or the web app needs, opened once."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    registry: Registry
+
+    def intake(self, *, origin: str, allowed_orgs: frozenset[str] | None = None,
+               batch_size: int | None = None) -> Intake:
+        return Intake(
+            self.sessions, self.registry, default_org=self.settings.default_org,
+            batch_size=batch_size or self.settings.batch_size, origin=origin,
+            allowed_orgs=allowed_orgs,
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_shequn(settings: Settings, *, migrate: bool = True) -> Shequn:
+    engine = create_engine(settings.database_url)
+    if migrate:
+        upgrade(engine)
+    return Shequn(settings, engine, session_factory(engine), build_registry(settings))
