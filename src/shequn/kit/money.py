@@ -26,12 +26,12 @@ def parse_amount(value: object) -> int:
     else:
         raise AmountError(f"must be a decimal string, got {type(value).__name__}")
     if not amount.is_finite():
-        raise AmountError(f"{value!r} is not a finite amount")
+        raise AmountError(f"{value} is not a finite amount")
     if amount < 0:
-        raise AmountError(f"{value!r} is negative")
+        raise AmountError(f"{value} is negative")
     exponent = amount.normalize().as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2:
-        raise AmountError(f"{value!r} has more than 2 decimals")
+        raise AmountError(f"{value} has more than 2 decimals")
     return int(amount * MINOR_PER_MAIN)
 
 

@@ -1,0 +1,3 @@
+from shequn.cli.main import app
+
+app(prog_name="shequn")

@@ -1,0 +1,114 @@
+"""HTTP: the event intake and the outbox, behind org-scoped bearer tokens."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from shequn.engine.intake import decode_body
+from shequn.engine.models import ActionRecord, ActionStatus
+from shequn.org.service import org_of_token
+from shequn.wiring import Shequn
+
+router = APIRouter(prefix="/api/v1")
+
+
+class RejectedOut(BaseModel):
+    id: str | None
+    line: int | None
+    error: str
+
+
+class IngestOut(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: list[RejectedOut]
+
+
+class ActionOut(BaseModel):
+    id: str
+    kind: str
+    status: str
+    group: str | None
+    member: str | None
+    payload: dict[str, Any]
+    attempts: int
+    cause: str
+    last_error: str | None
+
+
+def shequn_of(request: Request) -> Shequn:
+    app_state: Shequn = request.app.state.shequn
+    return app_state
+
+
+def authorised_org(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> str:
+    if authorization is None or not authorization.lower().startswith("bearer "):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing token: send 'Authorization: Bearer <token>' (shequn token create --org ORG)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    shequn = shequn_of(request)
+    with shequn.sessions() as session:
+        org = org_of_token(session, authorization[7:].strip())
+    if org is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return org
+
+
+Org = Annotated[str, Depends(authorised_org)]
+
+EVENTS_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "Events of the contract: a JSON array, or JSON Lines (one object per line).",
+        "content": {
+            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.post("/events", response_model=IngestOut, openapi_extra=EVENTS_BODY)
+async def post_events(request: Request, org: Org) -> IngestOut:
+    """Take in events; the token's org is the default and the only one that may be written."""
+    shequn = shequn_of(request)
+    limit = shequn.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body over {limit} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body over {limit} bytes")
+    intake = shequn.intake(origin="api", default_org=org, allowed_orgs=frozenset({org}))
+    summary = await run_in_threadpool(intake.ingest, decode_body(body))
+    return IngestOut.model_validate(summary.as_json())
+
+
+@router.get("/outbox", response_model=list[ActionOut])
+def list_outbox(
+    request: Request, org: Org, state: ActionStatus | None = None, limit: int = 100
+) -> list[ActionOut]:
+    shequn = shequn_of(request)
+    with shequn.sessions() as session:
+        query = select(ActionRecord).where(ActionRecord.org == org)
+        if state is not None:
+            query = query.where(ActionRecord.status == state)
+        rows = session.scalars(query.order_by(ActionRecord.created_at.desc()).limit(min(limit, 1000)))
+        return [
+            ActionOut(
+                id=row.id, kind=row.kind, status=row.status, group=row.group_id,
+                member=row.member_id, payload=row.payload, attempts=row.attempts,
+                cause=row.cause, last_error=row.last_error,
+            )
+            for row in rows
+        ]

@@ -1,0 +1,58 @@
+"""What every command shares: the --db option, opening the store, and printing."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy.exc import OperationalError
+
+from shequn.config import Settings
+from shequn.kit.time import TimeError
+from shequn.wiring import Shequn, open_shequn
+
+console = Console()
+errors = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Database URL (数据库): sqlite:///./shequn.db by default, or postgresql://…; "
+        "also SHEQUN_DATABASE_URL.",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts (输出 JSON).")]
+
+EXIT_UNREADABLE = 2
+EXIT_DATABASE = 3
+
+
+def settings_for(db: str | None) -> Settings:
+    try:
+        settings = Settings()
+    except ValueError as error:
+        fail(f"bad SHEQUN_* setting: {error}", code=EXIT_UNREADABLE)
+    return settings.model_copy(update={"database_url": db}) if db else settings
+
+
+@contextmanager
+def opened(db: str | None) -> Iterator[Shequn]:
+    settings = settings_for(db)
+    try:
+        shequn = open_shequn(settings)
+    except OperationalError as error:
+        fail(f"cannot open the database {settings.database_url}: {error.orig}", code=EXIT_DATABASE)
+    except TimeError as error:
+        fail(f"SHEQUN_TIMEZONE: {error}", code=EXIT_UNREADABLE)
+    try:
+        yield shequn
+    finally:
+        shequn.close()
+
+
+def fail(message: str, *, code: int = 1) -> "typer.Exit":
+    errors.print(f"[red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)

@@ -1,0 +1,307 @@
+"""`shequn`: the command line. Each command opens the store, calls services, prints with Rich."""
+
+import json
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Annotated
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlalchemy import func, select
+
+from shequn.cli.common import (
+    EXIT_UNREADABLE,
+    DbOption,
+    JsonOption,
+    console,
+    errors,
+    fail,
+    opened,
+)
+from shequn.engine.context import Job
+from shequn.engine.dispatch import dispatch_due
+from shequn.engine.intake import decode_json_lines
+from shequn.engine.models import ActionRecord, ActionStatus, JobRecord, JobStatus
+from shequn.engine.rebuild import count_events, rebuild
+from shequn.engine.scheduler import run_due_jobs
+from shequn.kit.ids import stable_id
+from shequn.kit.time import TimeError, parse_instant, utc_now, zone
+from shequn.org.models import ApiToken, Org
+from shequn.org.service import UnknownOrg, create_token, save_org
+
+app = typer.Typer(
+    help="shequn 社群: the engine for community commerce across chat groups.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+org_app = typer.Typer(help="Orgs (企业/品牌): tenants and their settings.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens (接口令牌) for POST /api/v1/events.", no_args_is_help=True)
+outbox_app = typer.Typer(help="The outbox (待发动作): actions decided, sent or failed.")
+jobs_app = typer.Typer(help="Timed jobs (定时任务).")
+schedule_app = typer.Typer(help="Schedule a timed job (安排定时任务).", no_args_is_help=True)
+app.add_typer(org_app, name="org")
+app.add_typer(token_app, name="token")
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(schedule_app, name="schedule")
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the HTTP API and the background worker (启动服务)."""
+    import uvicorn
+
+    from shequn.app import create_app
+
+    with opened(db) as shequn:
+        org_id = shequn.settings.default_org
+        with shequn.sessions.begin() as session:
+            shequn.registry.tenancy.ensure(session, [org_id], utc_now())
+            has_token = session.scalar(select(func.count()).where(ApiToken.org == org_id))
+            token = None if has_token else create_token(session, org_id, name="first", now=utc_now())
+        console.print(f"[bold]shequn 社群[/] on http://{host}:{port}  ·  database {shequn.settings.database_url}")
+        if token is not None:
+            console.print(f"API token for org [bold]{org_id}[/] (shown once, 仅显示一次): [green]{token}[/]")
+        console.print(f"POST events to http://{host}:{port}/api/v1/events · API docs at /docs")
+        uvicorn.run(create_app(shequn, console=console), host=host, port=port, log_level="info")
+
+
+def _lines_with_progress(stream: IO[bytes], progress: Progress, task: int) -> Iterator[bytes]:
+    for line in stream:
+        progress.advance(task, len(line))
+        yield line
+
+
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(help="A JSON Lines file of events, or - for stdin.")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    org: Annotated[str | None, typer.Option(help="Org for events that name none.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Events per commit.")] = None,
+) -> None:
+    """Import events from a JSON Lines file (导入事件); bad lines are reported, the rest go in."""
+    try:
+        stream: IO[bytes] = sys.stdin.buffer if str(file) == "-" else file.open("rb")
+        size = None if str(file) == "-" else file.stat().st_size
+    except OSError as error:
+        fail(f"cannot read {file}: {error.strerror}", code=EXIT_UNREADABLE)
+    with opened(db) as shequn, stream:
+        intake = shequn.intake(origin="cli", default_org=org, batch_size=batch_size)
+        progress = Progress(
+            TextColumn("ingesting 导入"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+            console=errors, disable=not errors.is_terminal,
+        )
+        with progress:
+            task = progress.add_task("ingest", total=size)
+            try:
+                summary = intake.ingest(decode_json_lines(_lines_with_progress(stream, progress, task)))
+            except OSError as error:
+                fail(f"reading {file} failed: {error.strerror}", code=EXIT_UNREADABLE)
+    if as_json:
+        print(json.dumps(summary.as_json(), ensure_ascii=False))
+        return
+    console.print(
+        f"accepted 接收 [green]{summary.accepted}[/] · duplicates 重复 {summary.duplicates} · "
+        f"rejected 拒绝 [red]{len(summary.rejected)}[/]"
+    )
+    for rejection in summary.rejected[:50]:
+        console.print(f"  line {rejection.line} id {rejection.id}: {rejection.error}", highlight=False)
+    if len(summary.rejected) > 50:
+        console.print(f"  … and {len(summary.rejected) - 50} more (use --json for all)")
+
+
+@app.command("rebuild")
+def rebuild_command(db: DbOption = None) -> None:
+    """Rebuild all state from the event log (从事件日志重建状态)."""
+    with opened(db) as shequn:
+        with shequn.sessions() as session:
+            total = count_events(session)
+        with Progress(console=errors, disable=not errors.is_terminal) as progress:
+            task = progress.add_task("rebuilding 重建", total=total)
+            with shequn.sessions.begin() as session:
+                replayed = rebuild(
+                    session, shequn.registry, now=utc_now(),
+                    on_progress=lambda n: progress.advance(task, n),
+                )
+    console.print(f"replayed {replayed} events into fresh state (已重放)")
+
+
+@org_app.command("create")
+def org_create(
+    org_id: Annotated[str, typer.Argument(metavar="ORG", help="Org id, e.g. demo.")],
+    db: DbOption = None,
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    timezone: Annotated[str, typer.Option(help="IANA zone the org's days follow.")] = "Asia/Shanghai",
+    welcome_text: Annotated[
+        str | None, typer.Option(help="Welcome newcomers with this text; {nickname} and {group} are filled in.")
+    ] = None,
+    capacity_margin: Annotated[
+        int | None, typer.Option(min=0, help="A task is raised when a group is this many short of full.")
+    ] = None,
+) -> None:
+    """Create an org, or update an existing one (创建/更新企业)."""
+    try:
+        zone(timezone)
+    except TimeError as error:
+        fail(f"--timezone: {error}")
+    settings: dict[str, object] = {}
+    if welcome_text is not None:
+        settings["welcome_text"] = welcome_text
+    if capacity_margin is not None:
+        settings["capacity_margin"] = capacity_margin
+    with opened(db) as shequn, shequn.sessions.begin() as session:
+        org, created = save_org(
+            session, org_id, name=name, timezone=timezone, settings=settings, now=utc_now()
+        )
+        console.print(f"{'created 已创建' if created else 'updated 已更新'} org [bold]{org.id}[/] ({org.timezone})")
+
+
+@org_app.command("list")
+def org_list(db: DbOption = None) -> None:
+    """List orgs (企业列表)."""
+    with opened(db) as shequn, shequn.sessions() as session:
+        table = Table("org", "name", "timezone", "settings")
+        for org in session.scalars(select(Org).order_by(Org.id)):
+            table.add_row(org.id, org.name, org.timezone, json.dumps(org.settings, ensure_ascii=False))
+        console.print(table)
+
+
+@token_app.command("create")
+def token_create(
+    org: Annotated[str, typer.Option(help="The org the token writes for.")],
+    db: DbOption = None,
+    name: Annotated[str, typer.Option(help="A label to tell tokens apart.")] = "api",
+) -> None:
+    """Create an API token; it is printed once and only its hash is kept (创建令牌)."""
+    with opened(db) as shequn, shequn.sessions.begin() as session:
+        try:
+            token = create_token(session, org, name=name, now=utc_now())
+        except UnknownOrg as error:
+            fail(str(error))
+    print(token)
+
+
+@outbox_app.callback(invoke_without_command=True)
+def outbox_list(
+    context: typer.Context,
+    db: DbOption = None,
+    status: Annotated[ActionStatus | None, typer.Option(help="Only actions in this state.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List the outbox, newest first (待发动作)."""
+    if context.invoked_subcommand is not None:
+        return
+    with opened(db) as shequn, shequn.sessions() as session:
+        query = select(ActionRecord).order_by(ActionRecord.created_at.desc(), ActionRecord.id)
+        if status is not None:
+            query = query.where(ActionRecord.status == status)
+        rows = session.scalars(query.limit(limit)).all()
+    if as_json:
+        print(json.dumps([
+            {"id": row.id, "org": row.org, "kind": row.kind, "status": row.status,
+             "group": row.group_id, "member": row.member_id, "payload": row.payload,
+             "attempts": row.attempts, "cause": row.cause, "last_error": row.last_error}
+            for row in rows
+        ], ensure_ascii=False))
+        return
+    table = Table("id", "kind", "status", "group", "member", "payload", "attempts")
+    for row in rows:
+        table.add_row(row.id, row.kind, row.status, row.group_id or "", row.member_id or "",
+                      json.dumps(row.payload, ensure_ascii=False)[:80], str(row.attempts))
+    console.print(table)
+
+
+@outbox_app.command("dispatch")
+def outbox_dispatch(db: DbOption = None) -> None:
+    """Send the due actions once through their connectors (发送待发动作)."""
+    with opened(db) as shequn:
+        tally = dispatch_due(shequn.sessions, shequn.registry, now=utc_now(), limit=10_000)
+    console.print(" · ".join(f"{state} {count}" for state, count in sorted(tally.items())) or "nothing due")
+
+
+@jobs_app.callback(invoke_without_command=True)
+def jobs_list(
+    context: typer.Context,
+    db: DbOption = None,
+    status: Annotated[JobStatus | None, typer.Option(help="Only jobs in this state.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List timed jobs by due time (定时任务列表)."""
+    if context.invoked_subcommand is not None:
+        return
+    with opened(db) as shequn, shequn.sessions() as session:
+        query = select(JobRecord).order_by(JobRecord.due_at, JobRecord.id)
+        if status is not None:
+            query = query.where(JobRecord.status == status)
+        rows = session.scalars(query).all()
+    if as_json:
+        print(json.dumps([
+            {"id": row.id, "org": row.org, "kind": row.kind, "due_at": row.due_at.isoformat(),
+             "status": row.status, "note": row.note, "payload": row.payload}
+            for row in rows
+        ], ensure_ascii=False))
+        return
+    table = Table("id", "kind", "due (UTC)", "status", "note")
+    for row in rows:
+        table.add_row(row.id, row.kind, f"{row.due_at:%Y-%m-%d %H:%M}", row.status, row.note or "")
+    console.print(table)
+
+
+@jobs_app.command("run")
+def jobs_run(db: DbOption = None) -> None:
+    """Run the jobs that are due now, once (执行到期任务)."""
+    with opened(db) as shequn:
+        runs = run_due_jobs(shequn.sessions, shequn.registry, now=utc_now())
+    for run in runs:
+        console.print(f"{run.kind} {run.id}: {run.status}" + (f" ({run.note})" if run.note else ""))
+    if not runs:
+        console.print("nothing due")
+
+
+def _local_instant(text: str, timezone: str) -> datetime:
+    """'2026-11-11 20:30' in the org's zone, or a full ISO time with its own offset."""
+    try:
+        return parse_instant(text)
+    except TimeError:
+        pass
+    try:
+        naive = datetime.fromisoformat(text.strip())
+    except ValueError:
+        fail(f"--at: {text!r} is not a time like 2026-11-11 20:30")
+    return naive.replace(tzinfo=zone(timezone))
+
+
+@schedule_app.command("announce")
+def schedule_announce(
+    group: Annotated[str, typer.Option(help="Group id.")],
+    at: Annotated[str, typer.Option(help="Local time in the org's zone: '2026-11-11 20:30'.")],
+    text: Annotated[str, typer.Option(help="What to post.")],
+    db: DbOption = None,
+    org: Annotated[str | None, typer.Option(help="Org (default: the default org).")] = None,
+) -> None:
+    """Post a message into a group at a set time (定时群发)."""
+    with opened(db) as shequn, shequn.sessions.begin() as session:
+        org_id = org or shequn.settings.default_org
+        tenant = shequn.registry.tenancy.ensure(session, [org_id], utc_now())[org_id]
+        due = _local_instant(at, tenant.timezone)
+        job = Job(
+            id=stable_id("announce", org_id, group, due.isoformat(), text), org=org_id,
+            kind="group.announce", due_at=due, payload={"group": group, "text": text},
+        )
+        if session.get(JobRecord, job.id) is not None:
+            console.print(f"already scheduled 已安排过: {job.id}")
+            return
+        session.add(JobRecord(
+            id=job.id, org=job.org, kind=job.kind, due_at=job.due_at, payload=dict(job.payload),
+            status=JobStatus.PENDING, created_at=utc_now(), ran_at=None, note=None,
+        ))
+    console.print(f"scheduled 已安排 {job.id} at {due:%Y-%m-%d %H:%M %Z}")
