@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import delete
 
 from shequn.config import Settings
+from shequn.db import Base
 from shequn.engine.intake import IngestSummary, decode_json_lines
 from shequn.engine.rebuild import dump_state
 from shequn.models import __all__ as _models  # noqa: F401 - every table registered
-from shequn.db import Base
 from shequn.wiring import Shequn, open_shequn
 
 # The server CI starts; a developer may point elsewhere. Never skipped: a missing server fails.
@@ -35,7 +35,7 @@ def postgres_url() -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _empty(shequn: Shequn) -> None:
+def empty_store(shequn: Shequn) -> None:
     with shequn.sessions.begin() as session:
         for table in reversed(Base.metadata.sorted_tables):
             session.execute(delete(table))
@@ -57,9 +57,9 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 def shequn(settings: Settings) -> Iterator[Shequn]:
     opened = open_shequn(settings)
-    _empty(opened)
+    empty_store(opened)
     yield opened
-    _empty(opened)
+    empty_store(opened)
     opened.close()
 
 
@@ -89,7 +89,12 @@ def state_of(shequn: Shequn) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def event(
-    event_id: str, kind: str, at: str, data: dict[str, Any], *, org: str = "demo",
+    event_id: str,
+    kind: str,
+    at: str,
+    data: dict[str, Any],
+    *,
+    org: str = "demo",
     source: str = "telegram",
 ) -> dict[str, Any]:
     """One contract event; times are Beijing local unless an offset is given."""

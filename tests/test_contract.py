@@ -15,10 +15,17 @@ def parse(raw: object) -> Event | Rejection:
 
 def envelope(**changes: Any) -> dict[str, Any]:
     raw: dict[str, Any] = {
-        "id": "tg-88231", "type": "member.joined", "at": "2020-11-07T20:31:05+08:00",
-        "source": "telegram", "org": "demo",
-        "data": {"group": "old-1", "member": "u42", "inviter": "u7",
-                 "via": {"kind": "invite_link", "code": "inv-u7"}},
+        "id": "tg-88231",
+        "type": "member.joined",
+        "at": "2020-11-07T20:31:05+08:00",
+        "source": "telegram",
+        "org": "demo",
+        "data": {
+            "group": "old-1",
+            "member": "u42",
+            "inviter": "u7",
+            "via": {"kind": "invite_link", "code": "inv-u7"},
+        },
     }
     raw.update(changes)
     return raw
@@ -28,7 +35,12 @@ def test_the_contracts_own_example_is_accepted() -> None:
     event = parse(envelope())
     assert isinstance(event, Event)
     assert (event.org, event.source, event.id, event.group, event.member) == (
-        "demo", "telegram", "tg-88231", "old-1", "u42")
+        "demo",
+        "telegram",
+        "tg-88231",
+        "old-1",
+        "u42",
+    )
     assert event.at.isoformat() == "2020-11-07T12:31:05+00:00"
     assert event.offset_minutes == 480
 
@@ -37,7 +49,8 @@ def test_an_event_without_org_belongs_to_the_default_org() -> None:
     raw = envelope()
     del raw["org"]
     event = parse(raw)
-    assert isinstance(event, Event) and event.org == "default"
+    assert isinstance(event, Event)
+    assert event.org == "default"
 
 
 @pytest.mark.parametrize(
@@ -50,11 +63,15 @@ def test_an_event_without_org_belongs_to_the_default_org() -> None:
         ({"source": ""}, "source: must not be empty"),
         ({"data": {"group": "old-1"}}, "data.member: Field required"),
         ({"data": "member u42"}, "data: required, must be a JSON object"),
-        ({"data": {"group": "old-1", "member": "u42", "via": {"kind": "carrier-pigeon"}}},
-         "data.via.kind: Input should be"),
+        (
+            {"data": {"group": "old-1", "member": "u42", "via": {"kind": "carrier-pigeon"}}},
+            "data.via.kind: Input should be",
+        ),
     ],
 )
-def test_a_bad_event_is_rejected_naming_its_id_and_field(changes: dict[str, Any], error: str) -> None:
+def test_a_bad_event_is_rejected_naming_its_id_and_field(
+    changes: dict[str, Any], error: str
+) -> None:
     rejection = parse(envelope(**changes))
     assert isinstance(rejection, Rejection)
     assert rejection.id == "tg-88231"
@@ -73,10 +90,16 @@ def test_a_json_value_that_is_not_an_object_is_rejected() -> None:
 
 
 def order(amount: object, unit_price: object = "600.00") -> dict[str, Any]:
-    return envelope(type="order.paid", source="shop", data={
-        "order": "o-1", "member": "u42", "items": [{"sku": "dress", "qty": 2, "unit_price": unit_price}],
-        "amount": amount,
-    })
+    return envelope(
+        type="order.paid",
+        source="shop",
+        data={
+            "order": "o-1",
+            "member": "u42",
+            "items": [{"sku": "dress", "qty": 2, "unit_price": unit_price}],
+            "amount": amount,
+        },
+    )
 
 
 def test_order_amounts_are_kept_in_exact_minor_units() -> None:
@@ -101,8 +124,16 @@ def test_a_float_amount_is_rejected_because_it_is_not_exact() -> None:
 
 
 def test_huge_text_is_capped_and_kept() -> None:
-    raw = envelope(type="message.posted", data={
-        "group": "old-1", "member": "u42", "message": "m1", "kind": "text", "text": "哈" * 100_000})
+    raw = envelope(
+        type="message.posted",
+        data={
+            "group": "old-1",
+            "member": "u42",
+            "message": "m1",
+            "kind": "text",
+            "text": "哈" * 100_000,
+        },
+    )
     event = parse(raw)
     assert isinstance(event, Event)
     assert event.payload(MessagePosted).text == "哈" * MAX_TEXT
@@ -111,11 +142,20 @@ def test_huge_text_is_capped_and_kept() -> None:
 def test_numeric_platform_ids_are_taken_as_text() -> None:
     raw = envelope(data={"group": -100123, "member": 42})
     event = parse(raw)
-    assert isinstance(event, Event) and (event.group, event.member) == ("-100123", "42")
+    assert isinstance(event, Event)
+    assert (event.group, event.member) == ("-100123", "42")
 
 
 def test_every_contract_type_has_a_payload() -> None:
     assert sorted(PAYLOADS) == [
-        "group.dismissed", "group.upserted", "member.joined", "member.left", "member.upserted",
-        "message.posted", "order.paid", "order.refunded", "reaction.added", "reaction.removed",
+        "group.dismissed",
+        "group.upserted",
+        "member.joined",
+        "member.left",
+        "member.upserted",
+        "message.posted",
+        "order.paid",
+        "order.refunded",
+        "reaction.added",
+        "reaction.removed",
     ]

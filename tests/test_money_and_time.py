@@ -9,7 +9,13 @@ from shequn.kit.time import TimeError, local_day, local_time_to_utc, parse_insta
 
 @pytest.mark.parametrize(
     ("given", "minor"),
-    [("600.00", 60000), ("600", 60000), (600, 60000), (Decimal("0.01"), 1), ("1030000.5", 103000050)],
+    [
+        ("600.00", 60000),
+        ("600", 60000),
+        (600, 60000),
+        (Decimal("0.01"), 1),
+        ("1030000.5", 103000050),
+    ],
 )
 def test_amounts_become_exact_minor_units(given: object, minor: int) -> None:
     assert parse_amount(given) == minor

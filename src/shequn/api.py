@@ -44,9 +44,7 @@ def shequn_of(request: Request) -> Shequn:
     return app_state
 
 
-def authorised_org(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> str:
+def authorised_org(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
     if authorization is None or not authorization.lower().startswith("bearer "):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -57,8 +55,9 @@ def authorised_org(
     with shequn.sessions() as session:
         org = org_of_token(session, authorization[7:].strip())
     if org is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown token",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "unknown token", headers={"WWW-Authenticate": "Bearer"}
+        )
     return org
 
 
@@ -103,12 +102,20 @@ def list_outbox(
         query = select(ActionRecord).where(ActionRecord.org == org)
         if state is not None:
             query = query.where(ActionRecord.status == state)
-        rows = session.scalars(query.order_by(ActionRecord.created_at.desc()).limit(min(limit, 1000)))
+        rows = session.scalars(
+            query.order_by(ActionRecord.created_at.desc()).limit(min(limit, 1000))
+        )
         return [
             ActionOut(
-                id=row.id, kind=row.kind, status=row.status, group=row.group_id,
-                member=row.member_id, payload=row.payload, attempts=row.attempts,
-                cause=row.cause, last_error=row.last_error,
+                id=row.id,
+                kind=row.kind,
+                status=row.status,
+                group=row.group_id,
+                member=row.member_id,
+                payload=row.payload,
+                attempts=row.attempts,
+                cause=row.cause,
+                last_error=row.last_error,
             )
             for row in rows
         ]

@@ -13,7 +13,9 @@ from shequn.engine.worker import Worker
 from shequn.wiring import Shequn
 
 
-def create_app(shequn: Shequn, *, run_worker: bool = True, console: Console | None = None) -> FastAPI:
+def create_app(
+    shequn: Shequn, *, run_worker: bool = True, console: Console | None = None
+) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         worker = Worker(shequn.sessions, shequn.registry, console=console) if run_worker else None

@@ -19,7 +19,9 @@ MAX_TEXT = 4000
 PlatformId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 # Minor units (fen) inside; a decimal string outside, so a stored event re-validates to itself.
-Money = Annotated[int, BeforeValidator(parse_amount), PlainSerializer(format_amount, return_type=str)]
+Money = Annotated[
+    int, BeforeValidator(parse_amount), PlainSerializer(format_amount, return_type=str)
+]
 
 
 class Payload(BaseModel):

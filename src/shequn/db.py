@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, DateTime, Dialect, Engine, Integer, MetaData, Table, event
 from sqlalchemy import create_engine as sa_create_engine
@@ -50,7 +50,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JsonData}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JsonData,
+    }
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -103,8 +106,14 @@ def insert_ignoring_conflicts(engine_or_dialect: Dialect, table: Table) -> Inser
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
-def upsert_adding(dialect: Dialect, table: Table, *, keys: Sequence[str], add: Sequence[str],
-                  greatest: Sequence[str] = ()) -> Insert:
+def upsert_adding(
+    dialect: Dialect,
+    table: Table,
+    *,
+    keys: Sequence[str],
+    add: Sequence[str],
+    greatest: Sequence[str] = (),
+) -> Insert:
     """INSERT, or on conflict add the counters and keep the latest of the timestamps."""
     dialect_insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
     statement = dialect_insert(table)

@@ -7,6 +7,19 @@ from shequn.member.models import GroupMember, Member, MemberActivity, Membership
 from shequn.org.models import ApiToken, Org
 
 __all__ = [
-    "ActionRecord", "ApiToken", "EventRecord", "Group", "GroupMember", "IntakeBatch", "JobRecord",
-    "Member", "MemberActivity", "Membership", "Order", "Org", "Refund", "Staff", "Store",
+    "ActionRecord",
+    "ApiToken",
+    "EventRecord",
+    "Group",
+    "GroupMember",
+    "IntakeBatch",
+    "JobRecord",
+    "Member",
+    "MemberActivity",
+    "Membership",
+    "Order",
+    "Org",
+    "Refund",
+    "Staff",
+    "Store",
 ]

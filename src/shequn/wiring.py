@@ -42,11 +42,20 @@ class Shequn:
     sessions: sessionmaker[Session]
     registry: Registry
 
-    def intake(self, *, origin: str, default_org: str | None = None,
-               allowed_orgs: frozenset[str] | None = None, batch_size: int | None = None) -> Intake:
+    def intake(
+        self,
+        *,
+        origin: str,
+        default_org: str | None = None,
+        allowed_orgs: frozenset[str] | None = None,
+        batch_size: int | None = None,
+    ) -> Intake:
         return Intake(
-            self.sessions, self.registry, default_org=default_org or self.settings.default_org,
-            batch_size=batch_size or self.settings.batch_size, origin=origin,
+            self.sessions,
+            self.registry,
+            default_org=default_org or self.settings.default_org,
+            batch_size=batch_size or self.settings.batch_size,
+            origin=origin,
             allowed_orgs=allowed_orgs,
         )
 

@@ -12,8 +12,8 @@ from shequn.config import Settings
 from shequn.kit.time import TimeError
 from shequn.wiring import Shequn, open_shequn
 
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[
     str | None,

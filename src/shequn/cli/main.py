@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import IO, Annotated
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from sqlalchemy import func, select
 
@@ -65,15 +72,21 @@ def serve(
         with shequn.sessions.begin() as session:
             shequn.registry.tenancy.ensure(session, [org_id], utc_now())
             has_token = session.scalar(select(func.count()).where(ApiToken.org == org_id))
-            token = None if has_token else create_token(session, org_id, name="first", now=utc_now())
-        console.print(f"[bold]shequn 社群[/] on http://{host}:{port}  ·  database {shequn.settings.database_url}")
+            token = (
+                None if has_token else create_token(session, org_id, name="first", now=utc_now())
+            )
+        console.print(
+            f"[bold]shequn 社群[/] on http://{host}:{port}  ·  database {shequn.settings.database_url}"
+        )
         if token is not None:
-            console.print(f"API token for org [bold]{org_id}[/] (shown once, 仅显示一次): [green]{token}[/]")
+            console.print(
+                f"API token for org [bold]{org_id}[/] (shown once, 仅显示一次): [green]{token}[/]"
+            )
         console.print(f"POST events to http://{host}:{port}/api/v1/events · API docs at /docs")
         uvicorn.run(create_app(shequn, console=console), host=host, port=port, log_level="info")
 
 
-def _lines_with_progress(stream: IO[bytes], progress: Progress, task: int) -> Iterator[bytes]:
+def _lines_with_progress(stream: IO[bytes], progress: Progress, task: TaskID) -> Iterator[bytes]:
     for line in stream:
         progress.advance(task, len(line))
         yield line
@@ -96,13 +109,19 @@ def ingest(
     with opened(db) as shequn, stream:
         intake = shequn.intake(origin="cli", default_org=org, batch_size=batch_size)
         progress = Progress(
-            TextColumn("ingesting 导入"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-            console=errors, disable=not errors.is_terminal,
+            TextColumn("ingesting 导入"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=errors,
+            disable=not errors.is_terminal,
         )
         with progress:
             task = progress.add_task("ingest", total=size)
             try:
-                summary = intake.ingest(decode_json_lines(_lines_with_progress(stream, progress, task)))
+                summary = intake.ingest(
+                    decode_json_lines(_lines_with_progress(stream, progress, task))
+                )
             except OSError as error:
                 fail(f"reading {file} failed: {error.strerror}", code=EXIT_UNREADABLE)
     if as_json:
@@ -113,7 +132,9 @@ def ingest(
         f"rejected 拒绝 [red]{len(summary.rejected)}[/]"
     )
     for rejection in summary.rejected[:50]:
-        console.print(f"  line {rejection.line} id {rejection.id}: {rejection.error}", highlight=False)
+        console.print(
+            f"  line {rejection.line} id {rejection.id}: {rejection.error}", highlight=False
+        )
     if len(summary.rejected) > 50:
         console.print(f"  … and {len(summary.rejected) - 50} more (use --json for all)")
 
@@ -128,7 +149,9 @@ def rebuild_command(db: DbOption = None) -> None:
             task = progress.add_task("rebuilding 重建", total=total)
             with shequn.sessions.begin() as session:
                 replayed = rebuild(
-                    session, shequn.registry, now=utc_now(),
+                    session,
+                    shequn.registry,
+                    now=utc_now(),
                     on_progress=lambda n: progress.advance(task, n),
                 )
     console.print(f"replayed {replayed} events into fresh state (已重放)")
@@ -139,12 +162,18 @@ def org_create(
     org_id: Annotated[str, typer.Argument(metavar="ORG", help="Org id, e.g. demo.")],
     db: DbOption = None,
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
-    timezone: Annotated[str, typer.Option(help="IANA zone the org's days follow.")] = "Asia/Shanghai",
+    timezone: Annotated[
+        str, typer.Option(help="IANA zone the org's days follow.")
+    ] = "Asia/Shanghai",
     welcome_text: Annotated[
-        str | None, typer.Option(help="Welcome newcomers with this text; {nickname} and {group} are filled in.")
+        str | None,
+        typer.Option(
+            help="Welcome newcomers with this text; {nickname} and {group} are filled in."
+        ),
     ] = None,
     capacity_margin: Annotated[
-        int | None, typer.Option(min=0, help="A task is raised when a group is this many short of full.")
+        int | None,
+        typer.Option(min=0, help="A task is raised when a group is this many short of full."),
     ] = None,
 ) -> None:
     """Create an org, or update an existing one (创建/更新企业)."""
@@ -161,7 +190,9 @@ def org_create(
         org, created = save_org(
             session, org_id, name=name, timezone=timezone, settings=settings, now=utc_now()
         )
-        console.print(f"{'created 已创建' if created else 'updated 已更新'} org [bold]{org.id}[/] ({org.timezone})")
+        console.print(
+            f"{'created 已创建' if created else 'updated 已更新'} org [bold]{org.id}[/] ({org.timezone})"
+        )
 
 
 @org_app.command("list")
@@ -170,7 +201,9 @@ def org_list(db: DbOption = None) -> None:
     with opened(db) as shequn, shequn.sessions() as session:
         table = Table("org", "name", "timezone", "settings")
         for org in session.scalars(select(Org).order_by(Org.id)):
-            table.add_row(org.id, org.name, org.timezone, json.dumps(org.settings, ensure_ascii=False))
+            table.add_row(
+                org.id, org.name, org.timezone, json.dumps(org.settings, ensure_ascii=False)
+            )
         console.print(table)
 
 
@@ -206,17 +239,38 @@ def outbox_list(
             query = query.where(ActionRecord.status == status)
         rows = session.scalars(query.limit(limit)).all()
     if as_json:
-        print(json.dumps([
-            {"id": row.id, "org": row.org, "kind": row.kind, "status": row.status,
-             "group": row.group_id, "member": row.member_id, "payload": row.payload,
-             "attempts": row.attempts, "cause": row.cause, "last_error": row.last_error}
-            for row in rows
-        ], ensure_ascii=False))
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": row.id,
+                        "org": row.org,
+                        "kind": row.kind,
+                        "status": row.status,
+                        "group": row.group_id,
+                        "member": row.member_id,
+                        "payload": row.payload,
+                        "attempts": row.attempts,
+                        "cause": row.cause,
+                        "last_error": row.last_error,
+                    }
+                    for row in rows
+                ],
+                ensure_ascii=False,
+            )
+        )
         return
     table = Table("id", "kind", "status", "group", "member", "payload", "attempts")
     for row in rows:
-        table.add_row(row.id, row.kind, row.status, row.group_id or "", row.member_id or "",
-                      json.dumps(row.payload, ensure_ascii=False)[:80], str(row.attempts))
+        table.add_row(
+            row.id,
+            row.kind,
+            row.status,
+            row.group_id or "",
+            row.member_id or "",
+            json.dumps(row.payload, ensure_ascii=False)[:80],
+            str(row.attempts),
+        )
     console.print(table)
 
 
@@ -225,7 +279,9 @@ def outbox_dispatch(db: DbOption = None) -> None:
     """Send the due actions once through their connectors (发送待发动作)."""
     with opened(db) as shequn:
         tally = dispatch_due(shequn.sessions, shequn.registry, now=utc_now(), limit=10_000)
-    console.print(" · ".join(f"{state} {count}" for state, count in sorted(tally.items())) or "nothing due")
+    console.print(
+        " · ".join(f"{state} {count}" for state, count in sorted(tally.items())) or "nothing due"
+    )
 
 
 @jobs_app.callback(invoke_without_command=True)
@@ -244,11 +300,23 @@ def jobs_list(
             query = query.where(JobRecord.status == status)
         rows = session.scalars(query).all()
     if as_json:
-        print(json.dumps([
-            {"id": row.id, "org": row.org, "kind": row.kind, "due_at": row.due_at.isoformat(),
-             "status": row.status, "note": row.note, "payload": row.payload}
-            for row in rows
-        ], ensure_ascii=False))
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": row.id,
+                        "org": row.org,
+                        "kind": row.kind,
+                        "due_at": row.due_at.isoformat(),
+                        "status": row.status,
+                        "note": row.note,
+                        "payload": row.payload,
+                    }
+                    for row in rows
+                ],
+                ensure_ascii=False,
+            )
+        )
         return
     table = Table("id", "kind", "due (UTC)", "status", "note")
     for row in rows:
@@ -294,14 +362,26 @@ def schedule_announce(
         tenant = shequn.registry.tenancy.ensure(session, [org_id], utc_now())[org_id]
         due = _local_instant(at, tenant.timezone)
         job = Job(
-            id=stable_id("announce", org_id, group, due.isoformat(), text), org=org_id,
-            kind="group.announce", due_at=due, payload={"group": group, "text": text},
+            id=stable_id("announce", org_id, group, due.isoformat(), text),
+            org=org_id,
+            kind="group.announce",
+            due_at=due,
+            payload={"group": group, "text": text},
         )
         if session.get(JobRecord, job.id) is not None:
             console.print(f"already scheduled 已安排过: {job.id}")
             return
-        session.add(JobRecord(
-            id=job.id, org=job.org, kind=job.kind, due_at=job.due_at, payload=dict(job.payload),
-            status=JobStatus.PENDING, created_at=utc_now(), ran_at=None, note=None,
-        ))
+        session.add(
+            JobRecord(
+                id=job.id,
+                org=job.org,
+                kind=job.kind,
+                due_at=job.due_at,
+                payload=dict(job.payload),
+                status=JobStatus.PENDING,
+                created_at=utc_now(),
+                ran_at=None,
+                note=None,
+            )
+        )
     console.print(f"scheduled 已安排 {job.id} at {due:%Y-%m-%d %H:%M %Z}")

@@ -42,10 +42,16 @@ def on_order_paid(context: Context, event: Event) -> None:
 
 def on_order_refunded(context: Context, event: Event) -> None:
     data = event.payload(OrderRefunded)
-    context.rows.add(Refund(
-        org=event.org, source=event.source, event_id=event.id, order_id=data.order,
-        amount=data.amount, refunded_at=event.at,
-    ))
+    context.rows.add(
+        Refund(
+            org=event.org,
+            source=event.source,
+            event_id=event.id,
+            order_id=data.order,
+            amount=data.amount,
+            refunded_at=event.at,
+        )
+    )
 
 
 ORDERS = Projection(

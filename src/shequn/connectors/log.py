@@ -22,9 +22,13 @@ class LogConnector:
     def perform(self, action: ActionRecord) -> None:
         line = json.dumps(
             {
-                "id": action.id, "org": action.org, "kind": action.kind,
-                "platform": action.platform, "group": action.group_id,
-                "member": action.member_id, "payload": action.payload,
+                "id": action.id,
+                "org": action.org,
+                "kind": action.kind,
+                "platform": action.platform,
+                "group": action.group_id,
+                "member": action.member_id,
+                "payload": action.payload,
             },
             ensure_ascii=False,
         )
@@ -33,4 +37,6 @@ class LogConnector:
                 with self.path.open("a", encoding="utf-8") as log:
                     log.write(line + "\n")
         if self.console is not None:
-            self.console.log(f"[dim]would {action.kind}[/] {action.group_id or ''} {action.payload}")
+            self.console.log(
+                f"[dim]would {action.kind}[/] {action.group_id or ''} {action.payload}"
+            )

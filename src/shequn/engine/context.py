@@ -42,13 +42,14 @@ class RowCache:
         if not wanted:
             return
         columns = inspect(model).primary_key
+        mapper = inspect(model)
         for start in range(0, len(wanted), CHUNK):
             chunk = wanted[start : start + CHUNK]
             for key in chunk:
                 known[key] = None
             found = self.session.scalars(select(model).where(tuple_(*columns).in_(chunk)))
             for row in found:
-                known[tuple(getattr(row, column.key) for column in columns)] = row
+                known[tuple(mapper.primary_key_from_instance(row))] = row
 
     def get(self, model: type[Row], key: tuple[Any, ...]) -> Row | None:
         known = self._rows[model]
@@ -57,18 +58,20 @@ class RowCache:
         return cast(Row | None, known[key])
 
     def add(self, row: Row) -> Row:
-        columns = inspect(type(row)).primary_key
-        self._rows[type(row)][tuple(getattr(row, column.key) for column in columns)] = row
+        self._rows[type(row)][_key_of(row)] = row
         self.session.add(row)
         return row
 
     def remove(self, row: Base) -> None:
-        columns = inspect(type(row)).primary_key
-        self._rows[type(row)][tuple(getattr(row, column.key) for column in columns)] = None
+        self._rows[type(row)][_key_of(row)] = None
         if row in self.session.new:
             self.session.expunge(row)
         else:
             self.session.delete(row)
+
+
+def _key_of(row: Base) -> tuple[Any, ...]:
+    return tuple(inspect(type(row)).primary_key_from_instance(row))
 
 
 class Context:
@@ -90,7 +93,9 @@ class Context:
         self.replaying = replaying
         self.rows = RowCache(session)
         self._counts: dict[Table, dict[tuple[Any, ...], dict[str, Any]]] = defaultdict(dict)
-        self._count_shape: dict[Table, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {}
+        self._count_shape: dict[
+            Table, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+        ] = {}
         self._actions: dict[str, Action] = {}
         self._jobs: dict[str, Job] = {}
 
@@ -162,16 +167,32 @@ class Context:
 
     def _action_row(self, action: Action) -> dict[str, Any]:
         return {
-            "id": action.id, "org": action.org, "kind": str(action.kind),
-            "platform": action.platform, "group_id": action.group, "member_id": action.member,
-            "payload": dict(action.payload), "cause": action.cause,
-            "status": ActionStatus.PENDING, "attempts": 0, "created_at": self.now,
-            "next_attempt_at": self.now, "done_at": None, "connector": None, "last_error": None,
+            "id": action.id,
+            "org": action.org,
+            "kind": str(action.kind),
+            "platform": action.platform,
+            "group_id": action.group,
+            "member_id": action.member,
+            "payload": dict(action.payload),
+            "cause": action.cause,
+            "status": ActionStatus.PENDING,
+            "attempts": 0,
+            "created_at": self.now,
+            "next_attempt_at": self.now,
+            "done_at": None,
+            "connector": None,
+            "last_error": None,
         }
 
     def _job_row(self, job: Job) -> dict[str, Any]:
         return {
-            "id": job.id, "org": job.org, "kind": job.kind, "due_at": job.due_at,
-            "payload": dict(job.payload), "status": JobStatus.PENDING, "created_at": self.now,
-            "ran_at": None, "note": None,
+            "id": job.id,
+            "org": job.org,
+            "kind": job.kind,
+            "due_at": job.due_at,
+            "payload": dict(job.payload),
+            "status": JobStatus.PENDING,
+            "created_at": self.now,
+            "ran_at": None,
+            "note": None,
         }

@@ -34,7 +34,7 @@ def dispatch_due(
             connector.perform(action)
         except ActionFailed as error:
             failure = error
-        except Exception as error:  # noqa: BLE001 - an unexpected connector error is retried
+        except Exception as error:
             failure = ActionFailed(f"{type(error).__name__}: {error}", retryable=True)
         with sessions.begin() as session:
             record = session.get(ActionRecord, action.id)

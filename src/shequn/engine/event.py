@@ -1,5 +1,6 @@
 """The envelope every event arrives in, and its parsing. Payload models come from the registry."""
 
+import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,16 +52,24 @@ class Event:
         value = getattr(self.data, "member", None)
         return value if isinstance(value, str) else None
 
-    def payload(self, model: type[Payload]) -> Payload:
+    def payload(self, model: builtins.type[Payload]) -> Payload:
         if not isinstance(self.data, model):
             raise TypeError(f"event {self.id} of type {self.type} is not a {model.__name__}")
         return self.data
 
     def placed(self, batch: int, position: int) -> "Event":
         return Event(
-            org=self.org, source=self.source, id=self.id, type=self.type, at=self.at,
-            offset_minutes=self.offset_minutes, data=self.data, line=self.line,
-            batch=batch, position=position, key=order_key(self.at, batch, position),
+            org=self.org,
+            source=self.source,
+            id=self.id,
+            type=self.type,
+            at=self.at,
+            offset_minutes=self.offset_minutes,
+            data=self.data,
+            line=self.line,
+            batch=batch,
+            position=position,
+            key=order_key(self.at, batch, position),
         )
 
 
@@ -116,7 +125,9 @@ def parse_event(
         kind = _text(raw, "type")
         source = _text(raw, "source")
         org = _text(raw, "org", required=False) or default_org
-        assert kind is not None and source is not None and event_id is not None
+        assert kind is not None
+        assert source is not None
+        assert event_id is not None
         model = payloads.get(kind)
         if model is None:
             known = ", ".join(sorted(payloads))
@@ -134,6 +145,12 @@ def parse_event(
     except ValidationError as error:
         return Rejection(event_id, line, format_validation_error(error, "data"))
     return Event(
-        org=org, source=source, id=event_id, type=kind, at=to_utc(at),
-        offset_minutes=offset_minutes(at), data=payload, line=line,
+        org=org,
+        source=source,
+        id=event_id,
+        type=kind,
+        at=to_utc(at),
+        offset_minutes=offset_minutes(at),
+        data=payload,
+        line=line,
     )

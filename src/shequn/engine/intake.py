@@ -199,20 +199,34 @@ def _drop_known(session: Session, events: Sequence[Event]) -> list[Event]:
 
 def event_row(event: Event) -> dict[str, Any]:
     return {
-        "org": event.org, "source": event.source, "event_id": event.id, "type": event.type,
-        "at": event.at, "offset_minutes": event.offset_minutes, "group_id": event.group,
-        "member_id": event.member, "batch": event.batch, "position": event.position,
-        "key": event.key, "data": event.data.model_dump(mode="json", exclude_none=True),
+        "org": event.org,
+        "source": event.source,
+        "event_id": event.id,
+        "type": event.type,
+        "at": event.at,
+        "offset_minutes": event.offset_minutes,
+        "group_id": event.group,
+        "member_id": event.member,
+        "batch": event.batch,
+        "position": event.position,
+        "key": event.key,
+        "data": event.data.model_dump(mode="json", exclude_none=True),
     }
 
 
 def event_from_row(record: EventRecord, registry: Registry) -> Event:
     model = registry.payloads[record.type]
     return Event(
-        org=record.org, source=record.source, id=record.event_id, type=record.type,
-        at=record.at, offset_minutes=record.offset_minutes,
-        data=model.model_validate(record.data), batch=record.batch,
-        position=record.position, key=record.key,
+        org=record.org,
+        source=record.source,
+        id=record.event_id,
+        type=record.type,
+        at=record.at,
+        offset_minutes=record.offset_minutes,
+        data=model.model_validate(record.data),
+        batch=record.batch,
+        position=record.position,
+        key=record.key,
     )
 
 

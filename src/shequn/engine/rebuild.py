@@ -29,8 +29,9 @@ def rebuild(
         session.execute(delete(table))
     replayed = 0
     chunk: list[EventRecord] = []
-    rows = session.scalars(select(EventRecord).order_by(EventRecord.key).execution_options(
-        yield_per=REPLAY_BATCH))
+    rows = session.scalars(
+        select(EventRecord).order_by(EventRecord.key).execution_options(yield_per=REPLAY_BATCH)
+    )
     for record in rows:
         chunk.append(record)
         if len(chunk) >= REPLAY_BATCH:
@@ -64,7 +65,7 @@ def dump_state(session: Session, registry: Registry) -> dict[str, list[tuple[Any
     """Every projection row by natural content, sorted: what 'the same state' means in tests."""
     state: dict[str, list[tuple[Any, ...]]] = {}
     for table in registry.projection_tables:
-        columns = [column for column in table.columns if not column.autoincrement is True]
+        columns = [column for column in table.columns if column.autoincrement is not True]
         rows = session.execute(select(*columns)).all()
         state[table.name] = sorted((tuple(row) for row in rows), key=repr)
     return state

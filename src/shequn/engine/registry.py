@@ -56,7 +56,9 @@ class Tenant:
 
 
 class Tenancy(Protocol):
-    def ensure(self, session: Session, org_ids: Collection[str], now: datetime) -> dict[str, Tenant]:
+    def ensure(
+        self, session: Session, org_ids: Collection[str], now: datetime
+    ) -> dict[str, Tenant]:
         """Load the orgs, creating those seen for the first time with default settings."""
         ...
 

@@ -43,7 +43,10 @@ def run_due_jobs(
         if run is not None:
             runs.append(run)
             if console is not None:
-                console.log(f"job {run.kind} {run.id}: {run.status}" + (f" ({run.note})" if run.note else ""))
+                console.log(
+                    f"job {run.kind} {run.id}: {run.status}"
+                    + (f" ({run.note})" if run.note else "")
+                )
     return runs
 
 
@@ -71,7 +74,7 @@ def _run_one(
                 with session.begin_nested():
                     kind.run(context, job)
                     context.flush()
-            except Exception as error:  # noqa: BLE001 - a job's failure is recorded, never fatal
+            except Exception as error:
                 job.status, job.note = JobStatus.FAILED, f"{type(error).__name__}: {error}"[:1000]
             else:
                 job.status = JobStatus.DONE

@@ -30,12 +30,21 @@ def welcome_newcomer(context: Context, event: Event) -> None:
         return
     group = cast(Group, context.rows.get(Group, (event.org, data.group)))
     member = context.rows.get(Member, (event.org, data.member))
-    text = welcome_text(template, nickname=member.nickname if member else None, group_name=group.name)
-    context.emit(Action(
-        id=stable_id("welcome", event.org, event.source, event.id), org=event.org,
-        kind=ActionKind.SEND_MESSAGE, cause=f"{event.source}:{event.id}", platform=group.platform,
-        group=group.id, member=data.member, payload={"text": text, "mentions": [data.member]},
-    ))
+    text = welcome_text(
+        template, nickname=member.nickname if member else None, group_name=group.name
+    )
+    context.emit(
+        Action(
+            id=stable_id("welcome", event.org, event.source, event.id),
+            org=event.org,
+            kind=ActionKind.SEND_MESSAGE,
+            cause=f"{event.source}:{event.id}",
+            platform=group.platform,
+            group=group.id,
+            member=data.member,
+            payload={"text": text, "mentions": [data.member]},
+        )
+    )
 
 
 def watch_capacity(context: Context, event: Event) -> None:
@@ -49,11 +58,17 @@ def watch_capacity(context: Context, event: Event) -> None:
     title = nearly_full_task(
         group_name=group.name, member_count=group.member_count, capacity=cast(int, group.capacity)
     )
-    context.emit(Action(
-        id=stable_id("nearly-full", event.org, event.source, event.id), org=event.org,
-        kind=ActionKind.CREATE_TASK, cause=f"{event.source}:{event.id}", platform=group.platform,
-        group=group.id, payload={"title": title.as_json(), "member_count": group.member_count},
-    ))
+    context.emit(
+        Action(
+            id=stable_id("nearly-full", event.org, event.source, event.id),
+            org=event.org,
+            kind=ActionKind.CREATE_TASK,
+            cause=f"{event.source}:{event.id}",
+            platform=group.platform,
+            group=group.id,
+            payload={"title": title.as_json(), "member_count": group.member_count},
+        )
+    )
 
 
 def post_announcement(context: Context, job: JobRecord) -> None:
@@ -63,11 +78,20 @@ def post_announcement(context: Context, job: JobRecord) -> None:
         raise LookupError(f"group {group_id!r} is unknown in org {job.org!r}")
     if group.dismissed_at is not None:
         raise LookupError(f"group {group_id!r} was dismissed")
-    context.emit(Action(
-        id=stable_id("announce", job.id), org=job.org, kind=ActionKind.SEND_MESSAGE,
-        cause=f"job:{job.id}", platform=group.platform, group=group.id,
-        payload={"text": job.payload["text"], "mentions": list(job.payload.get("mentions", []))},
-    ))
+    context.emit(
+        Action(
+            id=stable_id("announce", job.id),
+            org=job.org,
+            kind=ActionKind.SEND_MESSAGE,
+            cause=f"job:{job.id}",
+            platform=group.platform,
+            group=group.id,
+            payload={
+                "text": job.payload["text"],
+                "mentions": list(job.payload.get("mentions", [])),
+            },
+        )
+    )
 
 
 WELCOME = Reaction(name="welcome", on={"member.joined": welcome_newcomer})

@@ -34,13 +34,29 @@ def see_group(context: Context, event: Event, group_id: str) -> Group:
     """The group, created on first sight as platforms do, named by its id until upserted."""
     group = context.rows.get(Group, (event.org, group_id))
     if group is None:
-        return context.rows.add(Group(
-            org=event.org, id=group_id, platform=event.source, name=group_id, capacity=None,
-            store=None, owner=None, tags=list(DEFAULT_TAGS), member_count=0,
-            first_seen_at=event.at, first_seen_key=event.key, profile_key=None, dismissed_at=None,
-        ))
+        return context.rows.add(
+            Group(
+                org=event.org,
+                id=group_id,
+                platform=event.source,
+                name=group_id,
+                capacity=None,
+                store=None,
+                owner=None,
+                tags=list(DEFAULT_TAGS),
+                member_count=0,
+                first_seen_at=event.at,
+                first_seen_key=event.key,
+                profile_key=None,
+                dismissed_at=None,
+            )
+        )
     if event.key < group.first_seen_key:
-        group.first_seen_at, group.first_seen_key, group.platform = event.at, event.key, event.source
+        group.first_seen_at, group.first_seen_key, group.platform = (
+            event.at,
+            event.key,
+            event.source,
+        )
     return group
 
 

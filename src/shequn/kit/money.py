@@ -11,7 +11,7 @@ class AmountError(ValueError):
 
 def parse_amount(value: object) -> int:
     """Turn "600.00", 600, or Decimal("600.5") into minor units; floats are refused."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         # A float has already lost the exact value the sender meant.
         raise AmountError("must be a decimal string or an exact number, not a float")
     if isinstance(value, int):

@@ -13,7 +13,9 @@ class TimeError(ValueError):
 def parse_instant(value: object) -> datetime:
     """Parse an ISO 8601 time that states its offset; a time without one is ambiguous and refused."""
     if not isinstance(value, str):
-        raise TimeError("must be an ISO 8601 string with a UTC offset, e.g. 2020-11-07T20:31:05+08:00")
+        raise TimeError(
+            "must be an ISO 8601 string with a UTC offset, e.g. 2020-11-07T20:31:05+08:00"
+        )
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
@@ -38,7 +40,9 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise TimeError(f"unknown time zone {name!r} (use an IANA name like Asia/Shanghai)") from None
+        raise TimeError(
+            f"unknown time zone {name!r} (use an IANA name like Asia/Shanghai)"
+        ) from None
 
 
 def local_day(moment: datetime, timezone: str) -> date:

@@ -44,13 +44,30 @@ def prefetch(context: Context, events: Sequence[Event]) -> None:
 def see_member(context: Context, event: Event, member_id: str) -> Member:
     member = context.rows.get(Member, (event.org, member_id))
     if member is None:
-        return context.rows.add(Member(
-            org=event.org, id=member_id, platform=event.source, first_seen_at=event.at,
-            first_seen_key=event.key, nickname=None, gender="unknown", signature=None,
-            avatar_url=None, avatar_flags=[], album_flags=[], phone=None, channel=None,
-            profile_key=None, first_join_key=None, first_joined_at=None, first_group=None,
-            first_inviter=None, first_via_kind=None, first_via_code=None,
-        ))
+        return context.rows.add(
+            Member(
+                org=event.org,
+                id=member_id,
+                platform=event.source,
+                first_seen_at=event.at,
+                first_seen_key=event.key,
+                nickname=None,
+                gender="unknown",
+                signature=None,
+                avatar_url=None,
+                avatar_flags=[],
+                album_flags=[],
+                phone=None,
+                channel=None,
+                profile_key=None,
+                first_join_key=None,
+                first_joined_at=None,
+                first_group=None,
+                first_inviter=None,
+                first_via_kind=None,
+                first_via_code=None,
+            )
+        )
     if event.key < member.first_seen_key:
         member.first_seen_at, member.first_seen_key = event.at, event.key
         member.platform = event.source
@@ -84,8 +101,12 @@ def on_member_joined(context: Context, event: Event) -> None:
         member.first_via_kind = data.via.kind if data.via else None
         member.first_via_code = data.via.code if data.via else None
     move = Move(
-        MoveKind.JOIN, event.key, event.at, inviter=data.inviter,
-        via_kind=data.via.kind if data.via else None, via_code=data.via.code if data.via else None,
+        MoveKind.JOIN,
+        event.key,
+        event.at,
+        inviter=data.inviter,
+        via_kind=data.via.kind if data.via else None,
+        via_code=data.via.code if data.via else None,
     )
     _move(context, event, data.group, data.member, move)
 
@@ -102,10 +123,17 @@ def _move(context: Context, event: Event, group_id: str, member_id: str, move: M
     standing = context.rows.get(GroupMember, pair)
     group = see_group(context, event, group_id)
     if standing is None:
-        standing = context.rows.add(GroupMember(
-            org=event.org, group_id=group_id, member_id=member_id, is_member=False, stints=0,
-            joined_key=None, last_key=move.key,
-        ))
+        standing = context.rows.add(
+            GroupMember(
+                org=event.org,
+                group_id=group_id,
+                member_id=member_id,
+                is_member=False,
+                stints=0,
+                joined_key=None,
+                last_key=move.key,
+            )
+        )
     if move.key < standing.last_key:
         _refold(context, group, standing)
         return
@@ -137,8 +165,14 @@ def _move_of(context: Context, record: EventRecord) -> Move:
     data = model.model_validate(record.data)
     if isinstance(data, MemberJoined):
         via = data.via
-        return Move(MoveKind.JOIN, record.key, record.at, inviter=data.inviter,
-                    via_kind=via.kind if via else None, via_code=via.code if via else None)
+        return Move(
+            MoveKind.JOIN,
+            record.key,
+            record.at,
+            inviter=data.inviter,
+            via_kind=via.kind if via else None,
+            via_code=via.code if via else None,
+        )
     left = cast(MemberLeft, data)
     return Move(MoveKind.LEAVE, record.key, record.at, reason=left.reason, by=left.by)
 
@@ -151,11 +185,19 @@ def _load_stints(context: Context, standing: GroupMember, *, only_last: bool) ->
             Membership, (standing.org, standing.group_id, standing.member_id, number)
         )
         if row is not None:
-            stints.append(Stint(
-                number=row.stint, joined_at=row.joined_at, join_key=row.join_key,
-                inviter=row.inviter, via_kind=row.via_kind, via_code=row.via_code,
-                left_at=row.left_at, left_reason=row.left_reason, left_by=row.left_by,
-            ))
+            stints.append(
+                Stint(
+                    number=row.stint,
+                    joined_at=row.joined_at,
+                    join_key=row.join_key,
+                    inviter=row.inviter,
+                    via_kind=row.via_kind,
+                    via_code=row.via_code,
+                    left_at=row.left_at,
+                    left_reason=row.left_reason,
+                    left_by=row.left_by,
+                )
+            )
     return tuple(stints)
 
 
@@ -173,10 +215,16 @@ def _store_stints(
         key = (standing.org, standing.group_id, standing.member_id, stint.number)
         row = context.rows.get(Membership, key)
         if row is None:
-            row = context.rows.add(Membership(
-                org=standing.org, group_id=standing.group_id, member_id=standing.member_id,
-                stint=stint.number, joined_at=stint.joined_at, join_key=stint.join_key,
-            ))
+            row = context.rows.add(
+                Membership(
+                    org=standing.org,
+                    group_id=standing.group_id,
+                    member_id=standing.member_id,
+                    stint=stint.number,
+                    joined_at=stint.joined_at,
+                    join_key=stint.join_key,
+                )
+            )
         row.joined_at, row.join_key = stint.joined_at, stint.join_key
         row.inviter, row.via_kind, row.via_code = stint.inviter, stint.via_kind, stint.via_code
         row.left_at, row.left_reason, row.left_by = stint.left_at, stint.left_reason, stint.left_by
@@ -223,7 +271,9 @@ def on_order_paid(context: Context, event: Event) -> None:
 
 MEMBERS = Projection(
     name="members",
-    tables=[cast(Table, model.__table__) for model in (Member, GroupMember, Membership, MemberActivity)],
+    tables=[
+        cast(Table, model.__table__) for model in (Member, GroupMember, Membership, MemberActivity)
+    ],
     prefetch=prefetch,
     on={
         "member.upserted": on_member_upserted,

@@ -53,8 +53,12 @@ def apply_move(stints: tuple[Stint, ...], move: Move) -> tuple[Stint, ...]:
         if current is not None:
             return stints
         opened = Stint(
-            number=len(stints) + 1, joined_at=move.at, join_key=move.key, inviter=move.inviter,
-            via_kind=move.via_kind, via_code=move.via_code,
+            number=len(stints) + 1,
+            joined_at=move.at,
+            join_key=move.key,
+            inviter=move.inviter,
+            via_kind=move.via_kind,
+            via_code=move.via_code,
         )
         return (*stints, opened)
     if current is None:

@@ -13,7 +13,7 @@ from shequn.engine.registry import Tenant
 from shequn.kit.time import zone
 from shequn.org.models import ApiToken, Org
 
-TOKEN_PREFIX = "sq_"
+TOKEN_PREFIX = "sq_"  # noqa: S105 - a visible prefix, not a secret
 
 
 class OrgDirectory:
@@ -23,13 +23,18 @@ class OrgDirectory:
         zone(default_timezone)
         self.default_timezone = default_timezone
 
-    def ensure(self, session: Session, org_ids: Collection[str], now: datetime) -> dict[str, Tenant]:
+    def ensure(
+        self, session: Session, org_ids: Collection[str], now: datetime
+    ) -> dict[str, Tenant]:
         wanted = sorted(set(org_ids))
         found = {org.id: org for org in session.scalars(select(Org).where(Org.id.in_(wanted)))}
         for org_id in wanted:
             if org_id not in found:
                 found[org_id] = Org(
-                    id=org_id, name=org_id, timezone=self.default_timezone, settings={},
+                    id=org_id,
+                    name=org_id,
+                    timezone=self.default_timezone,
+                    settings={},
                     created_at=now,
                 )
                 session.add(found[org_id])
@@ -88,5 +93,7 @@ def org_of_token(session: Session, token: str) -> str | None:
 
 class UnknownOrg(LookupError):
     def __init__(self, org_id: str) -> None:
-        super().__init__(f"org {org_id!r} does not exist (create it with: shequn org create {org_id})")
+        super().__init__(
+            f"org {org_id!r} does not exist (create it with: shequn org create {org_id})"
+        )
         self.org_id = org_id

@@ -1,0 +1,128 @@
+"""The command line contract operators script against."""
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from shequn.cli.main import app
+from shequn.wiring import Shequn
+from tests.conftest import event, lines_of
+
+runner = CliRunner()
+
+
+def write_log(path: Path, events: list[dict[str, object] | bytes]) -> Path:
+    path.write_bytes(b"\n".join(lines_of(events)) + b"\n")
+    return path
+
+
+def test_ingest_json_prints_exactly_one_summary_object(shequn: Shequn, tmp_path: Path) -> None:
+    log = write_log(
+        tmp_path / "events.jsonl",
+        [
+            event("j-1", "member.joined", "2020-11-07T10:00:00", {"group": "g1", "member": "u1"}),
+            b"{broken",
+            event("j-2", "member.joined", "2020-11-07T10:01:00", {"group": "g1", "member": "u2"}),
+        ],
+    )
+    db = shequn.settings.database_url
+    first = runner.invoke(app, ["ingest", str(log), "--json", "--db", db])
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout) == {
+        "accepted": 2,
+        "duplicates": 0,
+        "rejected": [
+            {
+                "id": None,
+                "line": 2,
+                "error": "malformed JSON: Expecting property name enclosed in double quotes at column 2",
+            }
+        ],
+    }
+    second = runner.invoke(app, ["ingest", str(log), "--json", "--db", db])
+    assert json.loads(second.stdout)["duplicates"] == 2
+
+
+def test_ingest_of_an_unreadable_file_fails_with_its_name(shequn: Shequn, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.jsonl"
+    result = runner.invoke(
+        app, ["ingest", str(missing), "--json", "--db", shequn.settings.database_url]
+    )
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert f"cannot read {missing}" in result.stderr
+
+
+def test_org_token_outbox_and_rebuild_work_from_the_command_line(
+    shequn: Shequn, tmp_path: Path
+) -> None:
+    db = shequn.settings.database_url
+    created = runner.invoke(
+        app, ["org", "create", "demo", "--welcome-text", "欢迎 {nickname}", "--db", db]
+    )
+    assert created.exit_code == 0, created.output
+    token = runner.invoke(app, ["token", "create", "--org", "demo", "--db", db])
+    assert token.stdout.startswith("sq_")
+    log = write_log(
+        tmp_path / "e.jsonl",
+        [event("j-1", "member.joined", "2020-11-07T10:00:00", {"group": "g1", "member": "u1"})],
+    )
+    runner.invoke(app, ["ingest", str(log), "--db", db])
+    listed = runner.invoke(app, ["outbox", "--json", "--db", db])
+    assert [a["kind"] for a in json.loads(listed.stdout)] == ["send_message"]
+    dispatched = runner.invoke(app, ["outbox", "dispatch", "--db", db])
+    assert "sent 1" in dispatched.stdout
+    rebuilt = runner.invoke(app, ["rebuild", "--db", db])
+    assert "replayed 1 events" in rebuilt.stdout
+
+
+def test_a_token_for_an_unknown_org_is_refused(shequn: Shequn) -> None:
+    result = runner.invoke(
+        app, ["token", "create", "--org", "ghost", "--db", shequn.settings.database_url]
+    )
+    assert result.exit_code == 1
+    assert "org 'ghost' does not exist" in result.stderr
+
+
+def test_an_unknown_time_zone_is_refused(shequn: Shequn) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "org",
+            "create",
+            "demo",
+            "--timezone",
+            "Mars/Olympus",
+            "--db",
+            shequn.settings.database_url,
+        ],
+    )
+    assert result.exit_code == 1
+    assert "unknown time zone 'Mars/Olympus'" in result.stderr
+
+
+def test_a_scheduled_announcement_is_listed_as_a_pending_job(shequn: Shequn) -> None:
+    db = shequn.settings.database_url
+    result = runner.invoke(
+        app,
+        [
+            "schedule",
+            "announce",
+            "--org",
+            "demo",
+            "--group",
+            "g1",
+            "--at",
+            "2030-11-11 20:30",
+            "--text",
+            "今晚8:30,群内抽奖",
+            "--db",
+            db,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    listed = json.loads(runner.invoke(app, ["jobs", "--json", "--db", db]).stdout)
+    assert [(j["kind"], j["due_at"], j["status"]) for j in listed] == [
+        ("group.announce", "2030-11-11T12:30:00+00:00", "pending")
+    ]
