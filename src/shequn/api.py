@@ -31,11 +31,14 @@ class ActionOut(BaseModel):
     id: str
     kind: str
     status: str
+    platform: str | None
     group: str | None
     member: str | None
     payload: dict[str, Any]
     attempts: int
     cause: str
+    created_at: str
+    done_at: str | None
     last_error: str | None
 
 
@@ -105,17 +108,4 @@ def list_outbox(
         rows = session.scalars(
             query.order_by(ActionRecord.created_at.desc()).limit(min(limit, 1000))
         )
-        return [
-            ActionOut(
-                id=row.id,
-                kind=row.kind,
-                status=row.status,
-                group=row.group_id,
-                member=row.member_id,
-                payload=row.payload,
-                attempts=row.attempts,
-                cause=row.cause,
-                last_error=row.last_error,
-            )
-            for row in rows
-        ]
+        return [ActionOut.model_validate(row.as_json()) for row in rows]

@@ -99,9 +99,9 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
-def insert_ignoring_conflicts(engine_or_dialect: Dialect, table: Table) -> Insert:
+def insert_ignoring_conflicts(dialect: Dialect, table: Table) -> Insert:
     """INSERT that skips rows whose key already exists (deterministic ids make re-runs harmless)."""
-    if engine_or_dialect.name == "postgresql":
+    if dialect.name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
 

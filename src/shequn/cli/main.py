@@ -239,26 +239,7 @@ def outbox_list(
             query = query.where(ActionRecord.status == status)
         rows = session.scalars(query.limit(limit)).all()
     if as_json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "id": row.id,
-                        "org": row.org,
-                        "kind": row.kind,
-                        "status": row.status,
-                        "group": row.group_id,
-                        "member": row.member_id,
-                        "payload": row.payload,
-                        "attempts": row.attempts,
-                        "cause": row.cause,
-                        "last_error": row.last_error,
-                    }
-                    for row in rows
-                ],
-                ensure_ascii=False,
-            )
-        )
+        print(json.dumps([row.as_json() for row in rows], ensure_ascii=False))
         return
     table = Table("id", "kind", "status", "group", "member", "payload", "attempts")
     for row in rows:
@@ -300,23 +281,7 @@ def jobs_list(
             query = query.where(JobRecord.status == status)
         rows = session.scalars(query).all()
     if as_json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "id": row.id,
-                        "org": row.org,
-                        "kind": row.kind,
-                        "due_at": row.due_at.isoformat(),
-                        "status": row.status,
-                        "note": row.note,
-                        "payload": row.payload,
-                    }
-                    for row in rows
-                ],
-                ensure_ascii=False,
-            )
-        )
+        print(json.dumps([row.as_json() for row in rows], ensure_ascii=False))
         return
     table = Table("id", "kind", "due (UTC)", "status", "note")
     for row in rows:

@@ -74,6 +74,24 @@ class ActionRecord(Base):
     connector: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(String(1000))
 
+    def as_json(self) -> dict[str, Any]:
+        """The shape the CLI's --json and the API both print."""
+        return {
+            "id": self.id,
+            "org": self.org,
+            "kind": self.kind,
+            "status": str(self.status),
+            "platform": self.platform,
+            "group": self.group_id,
+            "member": self.member_id,
+            "payload": self.payload,
+            "attempts": self.attempts,
+            "cause": self.cause,
+            "created_at": self.created_at.isoformat(),
+            "done_at": None if self.done_at is None else self.done_at.isoformat(),
+            "last_error": self.last_error,
+        }
+
 
 class JobStatus(StrEnum):
     PENDING = "pending"
@@ -97,3 +115,15 @@ class JobRecord(Base):
     created_at: Mapped[datetime]
     ran_at: Mapped[datetime | None]
     note: Mapped[str | None] = mapped_column(String(1000))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "org": self.org,
+            "kind": self.kind,
+            "due_at": self.due_at.isoformat(),
+            "status": str(self.status),
+            "note": self.note,
+            "payload": self.payload,
+            "ran_at": None if self.ran_at is None else self.ran_at.isoformat(),
+        }

@@ -61,23 +61,24 @@ def see_group(context: Context, event: Event, group_id: str) -> Group:
 
 
 def see_store(context: Context, event: Event, store_id: str | None) -> None:
-    if store_id is None:
-        return
-    store = context.rows.get(Store, (event.org, store_id))
-    if store is None:
-        context.rows.add(Store(org=event.org, id=store_id, first_seen_at=event.at))
-    elif event.at < store.first_seen_at:
-        store.first_seen_at = event.at
+    _see_first(context, event, Store, store_id)
 
 
 def see_staff(context: Context, event: Event, staff_id: str | None) -> None:
-    if staff_id is None:
+    _see_first(context, event, Staff, staff_id)
+
+
+def _see_first(
+    context: Context, event: Event, model: type[Store | Staff], row_id: str | None
+) -> None:
+    """Stores and staff exist from the first event that names them."""
+    if row_id is None:
         return
-    staff = context.rows.get(Staff, (event.org, staff_id))
-    if staff is None:
-        context.rows.add(Staff(org=event.org, id=staff_id, first_seen_at=event.at))
-    elif event.at < staff.first_seen_at:
-        staff.first_seen_at = event.at
+    row = context.rows.get(model, (event.org, row_id))
+    if row is None:
+        context.rows.add(model(org=event.org, id=row_id, first_seen_at=event.at))
+    elif event.at < row.first_seen_at:
+        row.first_seen_at = event.at
 
 
 def on_group_upserted(context: Context, event: Event) -> None:
