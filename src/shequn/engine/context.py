@@ -1,12 +1,13 @@
 """The unit of work handlers see: cached rows, accumulated counters, and the outbox they fill."""
 
+import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, inspect, select, tuple_
+from sqlalchemy import Table, inspect, select
 from sqlalchemy.orm import Session
 
 from shequn.db import Base, insert_ignoring_conflicts, upsert_adding
@@ -16,6 +17,7 @@ from shequn.engine.registry import Registry, Tenant
 
 Row = TypeVar("Row", bound=Base)
 CHUNK = 500
+MAX_PROBES = 4000
 
 
 @dataclass(frozen=True)
@@ -41,15 +43,21 @@ class RowCache:
         wanted = sorted({key for key in keys if key not in known})
         if not wanted:
             return
-        columns = inspect(model).primary_key
         mapper = inspect(model)
-        for start in range(0, len(wanted), CHUNK):
-            chunk = wanted[start : start + CHUNK]
+        columns = mapper.primary_key
+        for chunk in _probe_chunks(wanted):
+            asked = set(chunk)
             for key in chunk:
                 known[key] = None
-            found = self.session.scalars(select(model).where(tuple_(*columns).in_(chunk)))
-            for row in found:
-                known[tuple(mapper.primary_key_from_instance(row))] = row
+            # Equality on the org, IN on the rest: both databases probe the primary key index.
+            # (A row-value IN (…) makes SQLite scan the whole table.)
+            condition = [columns[0] == chunk[0][0]]
+            for index, column in enumerate(columns[1:], start=1):
+                condition.append(column.in_(sorted({key[index] for key in chunk})))
+            for row in self.session.scalars(select(model).where(*condition)):
+                found = tuple(mapper.primary_key_from_instance(row))
+                if found in asked or found not in known:
+                    known[found] = row
 
     def get(self, model: type[Row], key: tuple[Any, ...]) -> Row | None:
         known = self._rows[model]
@@ -68,6 +76,30 @@ class RowCache:
             self.session.expunge(row)
         else:
             self.session.delete(row)
+
+
+def _probe_chunks(keys: list[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
+    """Sorted keys in chunks of one org whose IN lists stay short: the index probes are the
+    product of the distinct values per column, so a chunk closes before that grows large."""
+    chunk: list[tuple[Any, ...]] = []
+    distinct: list[set[Any]] = []
+    for key in keys:
+        if chunk and key[0] != chunk[0][0]:
+            yield chunk
+            chunk, distinct = [], []
+        if not distinct:
+            distinct = [set() for _ in key[1:]]
+        grown = [values | {key[i + 1]} for i, values in enumerate(distinct)]
+        if chunk and (
+            len(chunk) >= CHUNK or math.prod(len(values) for values in grown) > MAX_PROBES
+        ):
+            yield chunk
+            chunk = []
+            grown = [{value} for value in key[1:]]
+        chunk.append(key)
+        distinct = grown
+    if chunk:
+        yield chunk
 
 
 def _key_of(row: Base) -> tuple[Any, ...]:

@@ -1,24 +1,22 @@
 """Intake: validate, drop re-deliveries, store, and apply a batch of events in one transaction."""
 
 import json
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table
 from sqlalchemy.orm import Session, sessionmaker
 
+from shequn.db import insert_ignoring_conflicts
 from shequn.engine.context import Context
 from shequn.engine.event import Event, Rejection, parse_event
 from shequn.engine.models import EventRecord, IntakeBatch
 from shequn.engine.registry import Registry
 from shequn.kit.time import utc_now
 
-CHUNK = 500
 Decoded = tuple[int | None, object]
 
 
@@ -138,63 +136,42 @@ class Intake:
         return event
 
     def _commit(self, events: Sequence[Event], summary: IngestSummary) -> None:
-        # A concurrent writer may store the same event between our check and our insert;
-        # the unique key then refuses the batch, and the retry sees those rows as duplicates.
-        for attempt in range(3):
-            try:
-                with self.sessions.begin() as session:
-                    accepted, duplicates = store_batch(
-                        session, self.registry, events, now=self.clock(), origin=self.origin
-                    )
-            except IntegrityError:
-                if attempt == 2:
-                    raise
-                continue
-            summary.accepted += accepted
-            summary.duplicates += duplicates
-            return
+        with self.sessions.begin() as session:
+            accepted, duplicates = store_batch(
+                session, self.registry, events, now=self.clock(), origin=self.origin
+            )
+        summary.accepted += accepted
+        summary.duplicates += duplicates
 
 
 def store_batch(
     session: Session, registry: Registry, events: Sequence[Event], *, now: datetime, origin: str
 ) -> tuple[int, int]:
     """Store the events not seen before and apply them; returns (accepted, duplicates)."""
-    fresh = _drop_known(session, events)
-    if not fresh:
-        return 0, len(events)
-    batch = IntakeBatch(origin=origin, received_at=now, accepted=len(fresh))
+    unique: dict[tuple[str, str, str], Event] = {}
+    for event in events:
+        unique.setdefault((event.org, event.source, event.id), event)
+    batch = IntakeBatch(origin=origin, received_at=now, accepted=0)
     session.add(batch)
     session.flush()
-    placed = sorted(
-        (event.placed(batch.id, position) for position, event in enumerate(fresh)),
+    placed = [event.placed(batch.id, position) for position, event in enumerate(unique.values())]
+    # The unique key decides what is new, also against a concurrent writer: what it had
+    # already stored is skipped here rather than failing the batch.
+    table = cast(Table, EventRecord.__table__)
+    statement = insert_ignoring_conflicts(session.get_bind().dialect, table).returning(
+        table.c.org, table.c.source, table.c.event_id
+    )
+    stored = {tuple(row) for row in session.execute(statement, [event_row(e) for e in placed])}
+    fresh = sorted(
+        (event for event in placed if (event.org, event.source, event.id) in stored),
         key=lambda event: event.key,
     )
-    session.execute(insert(cast(Table, EventRecord.__table__)), [event_row(e) for e in placed])
-    apply_events(session, registry, placed, now=now)
+    if not fresh:
+        session.delete(batch)
+        return 0, len(events)
+    batch.accepted = len(fresh)
+    apply_events(session, registry, fresh, now=now)
     return len(fresh), len(events) - len(fresh)
-
-
-def _drop_known(session: Session, events: Sequence[Event]) -> list[Event]:
-    by_org: dict[str, set[str]] = defaultdict(set)
-    for event in events:
-        by_org[event.org].add(event.id)
-    known: set[tuple[str, str, str]] = set()
-    for org, ids in by_org.items():
-        ordered = sorted(ids)
-        for start in range(0, len(ordered), CHUNK):
-            rows = session.execute(
-                select(EventRecord.source, EventRecord.event_id).where(
-                    EventRecord.org == org, EventRecord.event_id.in_(ordered[start : start + CHUNK])
-                )
-            )
-            known.update((org, source, event_id) for source, event_id in rows)
-    fresh = []
-    for event in events:
-        identity = (event.org, event.source, event.id)
-        if identity not in known:
-            known.add(identity)
-            fresh.append(event)
-    return fresh
 
 
 def event_row(event: Event) -> dict[str, Any]:
@@ -241,10 +218,13 @@ def apply_events(
     """Run projections, then (unless replaying) reactions, on each event in the given order."""
     tenants = registry.tenancy.ensure(session, {event.org for event in events}, now)
     context = Context(session, registry=registry, tenants=tenants, now=now, replaying=replaying)
-    for projection in registry.projections:
-        if projection.prefetch is not None:
-            projection.prefetch(context, events)
     reactions = [] if replaying else registry.reactions
+    prefetches = [handler.prefetch for handler in registry.projections] + [
+        handler.prefetch for handler in reactions
+    ]
+    for prefetch in prefetches:
+        if prefetch is not None:
+            prefetch(context, events)
     for event in events:
         for projection in registry.projections:
             apply = projection.on.get(event.type)

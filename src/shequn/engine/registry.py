@@ -36,6 +36,7 @@ class Reaction:
 
     name: str
     on: Mapping[str, Apply]
+    prefetch: Prefetch | None = None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """What groups react to: a newcomer is welcomed, a filling group becomes an operator task,
 and scheduled announcements are posted."""
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import cast
 
@@ -19,6 +20,11 @@ from shequn.member.models import GroupMember, Member
 def _newly_joined(context: Context, event: Event, data: MemberJoined) -> bool:
     standing = context.rows.get(GroupMember, (event.org, data.group, data.member))
     return standing is not None and standing.joined_key == event.key
+
+
+def prefetch_staff(context: Context, events: Sequence[Event]) -> None:
+    joined = [event for event in events if event.type == "member.joined"]
+    context.rows.prefetch(Staff, {(event.org, event.member) for event in joined if event.member})
 
 
 def welcome_newcomer(context: Context, event: Event) -> None:
@@ -94,7 +100,7 @@ def post_announcement(context: Context, job: JobRecord) -> None:
     )
 
 
-WELCOME = Reaction(name="welcome", on={"member.joined": welcome_newcomer})
+WELCOME = Reaction(name="welcome", on={"member.joined": welcome_newcomer}, prefetch=prefetch_staff)
 CAPACITY_WATCH = Reaction(name="capacity-watch", on={"member.joined": watch_capacity})
 
 # An announcement half an hour late still makes sense; "tonight at 20:30" posted at midnight does not.

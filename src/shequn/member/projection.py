@@ -178,6 +178,8 @@ def _move_of(context: Context, record: EventRecord) -> Move:
 
 
 def _load_stints(context: Context, standing: GroupMember, *, only_last: bool) -> tuple[Stint, ...]:
+    if standing.stints == 0:
+        return ()
     numbers = [standing.stints] if only_last else list(range(1, standing.stints + 1))
     stints = []
     for number in numbers:
@@ -213,7 +215,8 @@ def _store_stints(
         if existing.get(stint.number) == stint:
             continue
         key = (standing.org, standing.group_id, standing.member_id, stint.number)
-        row = context.rows.get(Membership, key)
+        # Stints past the stored count are new: no need to ask the database for them.
+        row = context.rows.get(Membership, key) if stint.number <= standing.stints else None
         if row is None:
             row = context.rows.add(
                 Membership(
