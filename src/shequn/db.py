@@ -125,6 +125,22 @@ def upsert_adding(
     return statement.on_conflict_do_update(index_elements=list(keys), set_=updates)
 
 
+def upsert_earliest(
+    dialect: Dialect, table: Table, *, keys: Sequence[str], order: str, follow: Sequence[str]
+) -> Insert:
+    """INSERT, or on conflict keep whichever row comes first by `order`, with its `follow` columns."""
+    from sqlalchemy import case
+
+    dialect_insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+    statement = dialect_insert(table)
+    earlier = statement.excluded[order] < table.c[order]
+    updates = {
+        name: case((earlier, statement.excluded[name]), else_=table.c[name])
+        for name in (order, *follow)
+    }
+    return statement.on_conflict_do_update(index_elements=list(keys), set_=updates)
+
+
 def _greatest(dialect: Dialect, current: Any, incoming: Any) -> Any:
     from sqlalchemy import case, func
 

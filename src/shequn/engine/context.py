@@ -10,7 +10,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Table, inspect, select
 from sqlalchemy.orm import Session
 
-from shequn.db import Base, insert_ignoring_conflicts, upsert_adding
+from shequn.db import Base, insert_ignoring_conflicts, upsert_adding, upsert_earliest
 from shequn.engine.action import Action
 from shequn.engine.models import ActionRecord, ActionStatus, JobRecord, JobStatus
 from shequn.engine.registry import Registry, Tenant
@@ -128,6 +128,8 @@ class Context:
         self._count_shape: dict[
             Table, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
         ] = {}
+        self._sights: dict[Table, dict[tuple[Any, ...], dict[str, Any]]] = defaultdict(dict)
+        self._sight_shape: dict[Table, tuple[tuple[str, ...], str, tuple[str, ...]]] = {}
         self._actions: dict[str, Action] = {}
         self._jobs: dict[str, Job] = {}
 
@@ -163,6 +165,31 @@ class Context:
             if moment is not None and (row[name] is None or moment > row[name]):
                 row[name] = moment
 
+    def first_sight(
+        self,
+        table: Table,
+        key: Mapping[str, Any],
+        *,
+        order: str,
+        sight: Mapping[str, Any],
+        defaults: Mapping[str, Any],
+    ) -> None:
+        """Make sure a row exists, keeping the `sight` columns of its earliest sighting by `order`.
+
+        Written once per key per batch as one upsert, without loading the row: the hot path
+        (messages, reactions) only needs its members and groups to exist.
+        """
+        shape = (tuple(key), order, tuple(sight))
+        if self._sight_shape.setdefault(table, shape) != shape:
+            raise ValueError(f"sightings of {table.name} must always name the same columns")
+        rows = self._sights[table]
+        row_key = tuple(key.values())
+        row = rows.get(row_key)
+        if row is None:
+            rows[row_key] = {**defaults, **key, **sight}
+        elif sight[order] < row[order]:
+            row.update(sight)
+
     def emit(self, action: Action) -> None:
         if not self.replaying:
             self._actions.setdefault(action.id, action)
@@ -177,8 +204,15 @@ class Context:
 
     def flush(self) -> None:
         """Write what the batch decided; all of it lands in the caller's transaction."""
+        # Rows the handlers loaded or created go first; sightings and counters merge into them.
         self.session.flush()
         dialect = self.session.get_bind().dialect
+        for table, rows in self._sights.items():
+            keys, order, sight = self._sight_shape[table]
+            follow = [name for name in sight if name != order]
+            statement = upsert_earliest(dialect, table, keys=keys, order=order, follow=follow)
+            self.session.execute(statement, list(rows.values()))
+        self._sights.clear()
         for table, rows in self._counts.items():
             keys, adds, latest = self._count_shape[table]
             statement = upsert_adding(dialect, table, keys=keys, add=adds, greatest=latest)

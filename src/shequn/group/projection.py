@@ -1,7 +1,7 @@
 """Groups, stores and staff as the log describes them; every rule here is order-independent."""
 
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table
 
@@ -11,13 +11,14 @@ from shequn.engine.event import Event
 from shequn.engine.registry import Projection
 from shequn.group.models import Group, Staff, Store
 
-DEFAULT_TAGS: list[str] = []
+GROUP = cast(Table, Group.__table__)
+TRAFFIC = frozenset({"message.posted", "reaction.added", "reaction.removed"})
 
 
 def prefetch(context: Context, events: Sequence[Event]) -> None:
     groups, stores, staff = set(), set(), set()
     for event in events:
-        if event.group is not None:
+        if event.group is not None and event.type not in TRAFFIC:
             groups.add((event.org, event.group))
         if isinstance(event.data, GroupUpserted | OrderPaid):
             if event.data.store is not None:
@@ -30,27 +31,23 @@ def prefetch(context: Context, events: Sequence[Event]) -> None:
     context.rows.prefetch(Staff, staff)
 
 
+def _blank_group(org: str, group_id: str) -> dict[str, Any]:
+    return {
+        "org": org, "id": group_id, "name": group_id, "capacity": None, "store": None,
+        "owner": None, "tags": [], "member_count": 0, "profile_key": None, "dismissed_at": None,
+    }  # fmt: skip
+
+
+def _sighting(event: Event) -> dict[str, Any]:
+    return {"first_seen_key": event.key, "first_seen_at": event.at, "platform": event.source}
+
+
 def see_group(context: Context, event: Event, group_id: str) -> Group:
-    """The group, created on first sight as platforms do, named by its id until upserted."""
+    """The group's row, loaded to be changed; created on first sight as platforms do,
+    named by its id until a group.upserted names it."""
     group = context.rows.get(Group, (event.org, group_id))
     if group is None:
-        return context.rows.add(
-            Group(
-                org=event.org,
-                id=group_id,
-                platform=event.source,
-                name=group_id,
-                capacity=None,
-                store=None,
-                owner=None,
-                tags=list(DEFAULT_TAGS),
-                member_count=0,
-                first_seen_at=event.at,
-                first_seen_key=event.key,
-                profile_key=None,
-                dismissed_at=None,
-            )
-        )
+        return context.rows.add(Group(**_blank_group(event.org, group_id), **_sighting(event)))
     if event.key < group.first_seen_key:
         group.first_seen_at, group.first_seen_key, group.platform = (
             event.at,
@@ -58,6 +55,15 @@ def see_group(context: Context, event: Event, group_id: str) -> Group:
             event.source,
         )
     return group
+
+
+def on_traffic(context: Context, event: Event) -> None:
+    """Messages and reactions only need their group to exist: sighted, not loaded."""
+    group_id = cast(str, event.group)
+    context.first_sight(
+        GROUP, {"org": event.org, "id": group_id}, order="first_seen_key",
+        sight=_sighting(event), defaults=_blank_group(event.org, group_id),
+    )  # fmt: skip
 
 
 def see_store(context: Context, event: Event, store_id: str | None) -> None:
@@ -122,9 +128,9 @@ GROUPS = Projection(
         "group.dismissed": on_group_dismissed,
         "member.joined": on_group_seen,
         "member.left": on_group_seen,
-        "message.posted": on_group_seen,
-        "reaction.added": on_group_seen,
-        "reaction.removed": on_group_seen,
+        "message.posted": on_traffic,
+        "reaction.added": on_traffic,
+        "reaction.removed": on_traffic,
         "order.paid": on_order_paid,
     },
 )

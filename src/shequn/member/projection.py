@@ -6,7 +6,7 @@ applied to its (group, member) re-folds that pair from the log, so live state eq
 """
 
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, select
 
@@ -21,13 +21,16 @@ from shequn.member.models import GroupMember, Member, MemberActivity, Membership
 from shequn.member.rules import Move, MoveKind, Stint, apply_move, fold_stints
 
 ACTIVITY = cast(Table, MemberActivity.__table__)
+MEMBER = cast(Table, Member.__table__)
 MOVES = ("member.joined", "member.left")
+# Events whose handlers load and change a member's row; the rest only sight it.
+LOADS_MEMBER = frozenset({"member.upserted", *MOVES, "order.paid"})
 
 
 def prefetch(context: Context, events: Sequence[Event]) -> None:
     members, pairs = set(), set()
     for event in events:
-        if event.member is not None:
+        if event.member is not None and event.type in LOADS_MEMBER:
             members.add((event.org, event.member))
         if event.type in MOVES:
             pairs.add((event.org, cast(str, event.group), cast(str, event.member)))
@@ -41,37 +44,37 @@ def prefetch(context: Context, events: Sequence[Event]) -> None:
     context.rows.prefetch(Membership, current)
 
 
+def _blank_member(org: str, member_id: str) -> dict[str, Any]:
+    return {
+        "org": org, "id": member_id, "nickname": None, "gender": "unknown", "signature": None,
+        "avatar_url": None, "avatar_flags": [], "album_flags": [], "phone": None,
+        "channel": None, "profile_key": None, "first_join_key": None, "first_joined_at": None,
+        "first_group": None, "first_inviter": None, "first_via_kind": None,
+        "first_via_code": None,
+    }  # fmt: skip
+
+
+def _sighting(event: Event) -> dict[str, Any]:
+    return {"first_seen_key": event.key, "first_seen_at": event.at, "platform": event.source}
+
+
 def see_member(context: Context, event: Event, member_id: str) -> Member:
+    """The member's row, loaded to be changed; created on first sight."""
     member = context.rows.get(Member, (event.org, member_id))
     if member is None:
-        return context.rows.add(
-            Member(
-                org=event.org,
-                id=member_id,
-                platform=event.source,
-                first_seen_at=event.at,
-                first_seen_key=event.key,
-                nickname=None,
-                gender="unknown",
-                signature=None,
-                avatar_url=None,
-                avatar_flags=[],
-                album_flags=[],
-                phone=None,
-                channel=None,
-                profile_key=None,
-                first_join_key=None,
-                first_joined_at=None,
-                first_group=None,
-                first_inviter=None,
-                first_via_kind=None,
-                first_via_code=None,
-            )
-        )
+        return context.rows.add(Member(**_blank_member(event.org, member_id), **_sighting(event)))
     if event.key < member.first_seen_key:
         member.first_seen_at, member.first_seen_key = event.at, event.key
         member.platform = event.source
     return member
+
+
+def sight_member(context: Context, event: Event, member_id: str) -> None:
+    """Make sure the member exists without loading it: messages and reactions only need that."""
+    context.first_sight(
+        MEMBER, {"org": event.org, "id": member_id}, order="first_seen_key",
+        sight=_sighting(event), defaults=_blank_member(event.org, member_id),
+    )  # fmt: skip
 
 
 def on_member_upserted(context: Context, event: Event) -> None:
@@ -245,17 +248,17 @@ def _store_stints(
 
 
 def on_message_posted(context: Context, event: Event) -> None:
-    see_member(context, event, cast(str, event.member))
+    sight_member(context, event, cast(str, event.member))
     _count(context, event, messages=1, reactions=0, active=True)
 
 
 def on_reaction_added(context: Context, event: Event) -> None:
-    see_member(context, event, cast(str, event.member))
+    sight_member(context, event, cast(str, event.member))
     _count(context, event, messages=0, reactions=1, active=True)
 
 
 def on_reaction_removed(context: Context, event: Event) -> None:
-    see_member(context, event, cast(str, event.member))
+    sight_member(context, event, cast(str, event.member))
     _count(context, event, messages=0, reactions=-1, active=False)
 
 
