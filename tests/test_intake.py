@@ -403,3 +403,30 @@ def test_the_stored_event_keeps_the_normalised_payload(shequn: Shequn) -> None:
         }
         assert (record.at.isoformat(), record.offset_minutes) == ("2020-11-07T01:00:00+00:00", 480)
         json.dumps(record.data)
+
+
+def test_a_member_who_leaves_and_rejoins_twice_in_one_batch_has_three_stints(
+    shequn: Shequn,
+) -> None:
+    moves = [
+        event("j1", "member.joined", "2020-11-07T10:00:00", {"group": "new-3", "member": "u1"}),
+        event(
+            "l1",
+            "member.left",
+            "2020-11-07T10:01:00",
+            {"group": "new-3", "member": "u1", "reason": "quit"},
+        ),
+        event("j2", "member.joined", "2020-11-07T10:02:00", {"group": "new-3", "member": "u1"}),
+        event(
+            "l2",
+            "member.left",
+            "2020-11-07T10:03:00",
+            {"group": "new-3", "member": "u1", "reason": "kicked"},
+        ),
+        event("j3", "member.joined", "2020-11-07T10:04:00", {"group": "new-3", "member": "u1"}),
+    ]
+    ingest(shequn, moves, batch_size=10)
+    with shequn.sessions() as session:
+        stints = session.scalars(select(Membership).order_by(Membership.stint)).all()
+        assert [(s.stint, s.left_reason) for s in stints] == [(1, "quit"), (2, "kicked"), (3, None)]
+    assert rebuilt(shequn) == state_of(shequn)

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from shequn.engine.rebuild import rebuild
 from shequn.kit.time import utc_now
-from shequn.member.rules import Move, MoveKind, apply_move, fold_stints
+from shequn.member.rules import Move, MoveKind, Stint, apply_move, fold_stints
 from shequn.wiring import Shequn
 from tests.conftest import empty_store, event, ingest, state_of
 
@@ -110,3 +110,11 @@ def test_leave_then_join_opens_a_second_stint_with_the_new_inviter() -> None:
 
 def test_a_leave_of_someone_not_in_the_group_changes_nothing() -> None:
     assert apply_move((), Move(MoveKind.LEAVE, "1", utc_now(), reason="kicked")) == ()
+
+
+def test_a_join_after_the_latest_stint_is_numbered_after_it() -> None:
+    now = utc_now()
+    fifth = Stint(
+        5, now, "k5", inviter=None, via_kind=None, via_code=None, left_at=now, left_reason="quit"
+    )
+    assert [s.number for s in apply_move((fifth,), Move(MoveKind.JOIN, "k6", now))] == [5, 6]

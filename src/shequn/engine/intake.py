@@ -7,7 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table
+from sqlalchemy import Table, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shequn.db import insert_ignoring_conflicts
@@ -18,6 +19,7 @@ from shequn.engine.registry import Registry
 from shequn.kit.time import utc_now
 
 Decoded = tuple[int | None, object]
+BATCH_NUMBER_RETRIES = 5
 
 
 @dataclass
@@ -136,12 +138,20 @@ class Intake:
         return event
 
     def _commit(self, events: Sequence[Event], summary: IngestSummary) -> None:
-        with self.sessions.begin() as session:
-            accepted, duplicates = store_batch(
-                session, self.registry, events, now=self.clock(), origin=self.origin
-            )
-        summary.accepted += accepted
-        summary.duplicates += duplicates
+        # Two writers may take the same batch number; the later one retries with the next.
+        for attempt in range(BATCH_NUMBER_RETRIES):
+            try:
+                with self.sessions.begin() as session:
+                    accepted, duplicates = store_batch(
+                        session, self.registry, events, now=self.clock(), origin=self.origin
+                    )
+            except IntegrityError:
+                if attempt == BATCH_NUMBER_RETRIES - 1:
+                    raise
+                continue
+            summary.accepted += accepted
+            summary.duplicates += duplicates
+            return
 
 
 def store_batch(
@@ -151,7 +161,10 @@ def store_batch(
     unique: dict[tuple[str, str, str], Event] = {}
     for event in events:
         unique.setdefault((event.org, event.source, event.id), event)
-    batch = IntakeBatch(origin=origin, received_at=now, accepted=0)
+    # Batch numbers have no gaps (unlike a sequence, which a rolled-back or killed batch burns),
+    # so a log ingested with crashes and re-runs gets exactly the keys an uninterrupted one gets.
+    last = session.scalar(select(func.max(IntakeBatch.id))) or 0
+    batch = IntakeBatch(id=last + 1, origin=origin, received_at=now, accepted=0)
     session.add(batch)
     session.flush()
     placed = [event.placed(batch.id, position) for position, event in enumerate(unique.values())]

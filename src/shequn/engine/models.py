@@ -40,7 +40,8 @@ class IntakeBatch(Base):
 
     __tablename__ = "intake_batch"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # Numbered by intake itself (last + 1), not by a sequence: see store_batch.
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     origin: Mapped[str] = mapped_column(String(32))
     received_at: Mapped[datetime]
     accepted: Mapped[int]

@@ -234,7 +234,10 @@ def _store_stints(
         row.joined_at, row.join_key = stint.joined_at, stint.join_key
         row.inviter, row.via_kind, row.via_code = stint.inviter, stint.via_kind, stint.via_code
         row.left_at, row.left_reason, row.left_by = stint.left_at, stint.left_reason, stint.left_by
-    for number in range(len(after) + 1, standing.stints + 1):
+    # `after` may hold only the latest stints; its last number is the count. A re-fold can
+    # end with fewer stints than were stored: those rows go.
+    count = after[-1].number if after else 0
+    for number in range(count + 1, standing.stints + 1):
         row = context.rows.get(
             Membership, (standing.org, standing.group_id, standing.member_id, number)
         )
@@ -243,7 +246,7 @@ def _store_stints(
     is_member = bool(after) and after[-1].is_open
     group.member_count += int(is_member) - int(standing.is_member)
     standing.is_member = is_member
-    standing.stints = len(after)
+    standing.stints = count
     standing.joined_key = after[-1].join_key if is_member else None
 
 

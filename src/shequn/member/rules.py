@@ -53,7 +53,8 @@ def apply_move(stints: tuple[Stint, ...], move: Move) -> tuple[Stint, ...]:
         if current is not None:
             return stints
         opened = Stint(
-            number=len(stints) + 1,
+            # Numbered after the last one: the caller may pass only the latest stint.
+            number=stints[-1].number + 1 if stints else 1,
             joined_at=move.at,
             join_key=move.key,
             inviter=move.inviter,

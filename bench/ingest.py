@@ -1,0 +1,296 @@
+"""Ingest benchmark: the raw append rate of the event table against the full intake, per backend.
+
+    .venv/bin/python bench/ingest.py --events 5000 --groups 50        # a smoke run
+
+Each measurement runs in its own process on a fresh database, so its peak RSS is its own.
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, cast
+
+import psycopg
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from sqlalchemy import Table as SqlTable
+from sqlalchemy import insert
+from sqlalchemy.engine import make_url
+
+from shequn.config import Settings
+from shequn.engine.event import Event, parse_event
+from shequn.engine.intake import decode_json_lines, event_row
+from shequn.engine.models import EventRecord
+from shequn.kit.time import utc_now
+from shequn.loadgen import generate_events, write_jsonl
+from shequn.org.service import save_org
+from shequn.wiring import Shequn, open_shequn
+
+ORG = "bench"
+GOAL = 0.5
+DEFAULT_POSTGRES = os.environ.get(
+    "SHEQUN_BENCH_POSTGRES",
+    os.environ.get("SHEQUN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"),
+)
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def progress_bar(label: str) -> Progress:
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=errors,
+        disable=not errors.is_terminal,
+    )
+
+
+def peak_rss_mb() -> float:
+    # Linux reports ru_maxrss in KiB.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def p95_ms(latencies: Sequence[float]) -> float:
+    if len(latencies) < 2:
+        return latencies[0] * 1000 if latencies else 0.0
+    return statistics.quantiles(latencies, n=20, method="inclusive")[18] * 1000
+
+
+def open_store(url: str) -> Shequn:
+    return open_shequn(Settings(database_url=url, action_log="", default_org=ORG))
+
+
+def parsed_batches(shequn: Shequn, log: Path, size: int) -> Iterator[list[Event]]:
+    batch: list[Event] = []
+    with log.open("rb") as lines:
+        for item in decode_json_lines(lines):
+            if not isinstance(item, tuple):
+                raise SystemExit(f"bad line in the generated log: {item}")
+            line, raw = item
+            event = parse_event(raw, payloads=shequn.registry.payloads, default_org=ORG, line=line)
+            if not isinstance(event, Event):
+                raise SystemExit(f"generated event rejected: {event}")
+            batch.append(event)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def measure_raw(url: str, log: Path, events: int, batch_size: int) -> dict[str, Any]:
+    """Plain executemany of the same event rows, one commit per batch; parsing is not timed."""
+    shequn = open_store(url)
+    table = cast(SqlTable, EventRecord.__table__)
+    latencies: list[float] = []
+    stored = 0
+    with progress_bar("raw append 直接写入") as progress:
+        task = progress.add_task("raw", total=events)
+        for number, batch in enumerate(parsed_batches(shequn, log, batch_size), start=1):
+            rows = [
+                event_row(event.placed(number, position)) for position, event in enumerate(batch)
+            ]
+            started = time.perf_counter()
+            with shequn.engine.begin() as connection:
+                connection.execute(insert(table), rows)
+            latencies.append(time.perf_counter() - started)
+            stored += len(rows)
+            progress.advance(task, len(rows))
+    shequn.close()
+    return figures(stored, sum(latencies), latencies)
+
+
+def measure_full(url: str, log: Path, events: int, batch_size: int) -> dict[str, Any]:
+    """The engine's intake end to end: parse, validate, dedupe, project, react, outbox."""
+    shequn = open_store(url)
+    with shequn.sessions.begin() as session:
+        # Newcomers get a welcome action, so the outbox carries its real share of the load.
+        save_org(
+            session,
+            ORG,
+            name=None,
+            timezone="Asia/Shanghai",
+            settings={"welcome_text": "欢迎 {nickname}"},
+            now=utc_now(),
+        )
+    intake = shequn.intake(origin="bench", batch_size=batch_size)
+    marks: list[float] = []
+    with progress_bar("full intake 完整导入") as progress, log.open("rb") as lines:
+        task = progress.add_task("full", total=events)
+
+        def on_progress(count: int) -> None:
+            marks.append(time.perf_counter())
+            progress.advance(task, count)
+
+        started = time.perf_counter()
+        summary = intake.ingest(decode_json_lines(lines), on_progress=on_progress)
+        seconds = time.perf_counter() - started
+    shequn.close()
+    if summary.rejected or summary.accepted != events:
+        raise SystemExit(f"full intake: {summary.as_json()}")
+    # Each batch: reading and parsing its lines, then its one transaction.
+    latencies = [after - before for before, after in zip([started, *marks], marks, strict=False)]
+    return figures(summary.accepted, seconds, latencies)
+
+
+def figures(events: int, seconds: float, latencies: Sequence[float]) -> dict[str, Any]:
+    return {
+        "events": events,
+        "seconds": round(seconds, 3),
+        "events_per_s": round(events / seconds, 1) if seconds > 0 else 0.0,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "p95_batch_ms": round(p95_ms(latencies), 2),
+    }
+
+
+@contextmanager
+def fresh_database(backend: str, workdir: Path, admin: str, label: str) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{workdir / f'{label}.db'}"
+        return
+    parsed = make_url(admin)
+    conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"shequn_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield parsed.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_worker(phase: str, url: str, log: Path, events: int, batch_size: int) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        phase,
+        "--url",
+        url,
+        "--log",
+        str(log),
+        "--events",
+        str(events),
+        "--batch-size",
+        str(batch_size),
+    ]
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{phase} on {url} failed with exit code {done.returncode}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def generate(log: Path, events: int, groups: int, seed: int) -> float:
+    started = time.perf_counter()
+    with progress_bar("generating 生成日志") as progress:
+        task = progress.add_task("generate", total=events)
+
+        def counted() -> Iterator[dict[str, Any]]:
+            for number, item in enumerate(
+                generate_events(events=events, groups=groups, seed=seed, org=ORG), start=1
+            ):
+                if number % 1000 == 0:
+                    progress.advance(task, 1000)
+                yield item
+
+        write_jsonl(log, counted())
+    return time.perf_counter() - started
+
+
+def report(backend: str, raw: dict[str, Any], full: dict[str, Any], ratio: float) -> None:
+    verdict = "[green]meets[/]" if ratio >= GOAL else "[red]below[/]"
+    table = Table(
+        "phase",
+        "events",
+        "seconds",
+        "events/s",
+        "p95 batch ms",
+        "peak RSS MB",
+        title=f"ingest on {backend}",
+        caption=f"full/raw = {ratio:.3f} ({verdict} the goal of ≥ {GOAL})",
+    )
+    for phase, result in (("raw append", raw), ("full intake", full)):
+        table.add_row(
+            phase,
+            f"{result['events']:,}",
+            f"{result['seconds']:.2f}",
+            f"{result['events_per_s']:,.0f}",
+            f"{result['p95_batch_ms']:.1f}",
+            f"{result['peak_rss_mb']:.0f}",
+        )
+    console.print(table)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--groups", type=int, default=10_000)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument(
+        "--postgres", default=DEFAULT_POSTGRES, help="admin URL to create databases"
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    # A measurement in its own process: the orchestrator below starts these.
+    parser.add_argument("--worker", choices=["raw", "full"], help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--log", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker is not None:
+        measure = measure_raw if args.worker == "raw" else measure_full
+        print(json.dumps(measure(args.url, args.log, args.events, args.batch_size)))
+        return
+
+    backends = [name.strip() for name in args.backends.split(",") if name.strip()]
+    unknown = set(backends) - {"sqlite", "postgresql"}
+    if unknown:
+        parser.error(f"--backends: unknown {', '.join(sorted(unknown))}")
+    summary: dict[str, Any] = {
+        "events": args.events,
+        "groups": args.groups,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "results": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="shequn-bench-") as tmp:
+        workdir = Path(tmp)
+        log = workdir / "events.jsonl"
+        summary["generate_seconds"] = round(generate(log, args.events, args.groups, args.seed), 3)
+        for backend in backends:
+            with fresh_database(backend, workdir, args.postgres, "raw") as url:
+                raw = run_worker("raw", url, log, args.events, args.batch_size)
+            with fresh_database(backend, workdir, args.postgres, "full") as url:
+                full = run_worker("full", url, log, args.events, args.batch_size)
+            ratio = full["events_per_s"] / raw["events_per_s"] if raw["events_per_s"] else 0.0
+            summary["results"][backend] = {"raw": raw, "full": full, "ratio": round(ratio, 4)}
+            report(backend, raw, full, ratio)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
