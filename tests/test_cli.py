@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from shequn.cli.main import app
@@ -102,27 +103,28 @@ def test_an_unknown_time_zone_is_refused(shequn: Shequn) -> None:
     assert "unknown time zone 'Mars/Olympus'" in result.stderr
 
 
-def test_a_scheduled_announcement_is_listed_as_a_pending_job(shequn: Shequn) -> None:
+def test_a_nightly_announcement_for_five_days_is_five_pending_jobs(shequn: Shequn) -> None:
     db = shequn.settings.database_url
-    result = runner.invoke(
-        app,
-        [
-            "schedule",
-            "announce",
-            "--org",
-            "demo",
-            "--group",
-            "g1",
-            "--at",
-            "2030-11-11 20:30",
-            "--text",
-            "今晚8:30,群内抽奖",
-            "--db",
-            db,
-        ],
-    )
+    command = ["schedule", "announce", "--org", "demo", "--group", "g1", "--at", "2030-11-07 20:30",
+               "--text", "今晚8:30,群内抽奖", "--days", "5", "--db", db]  # fmt: skip
+    result = runner.invoke(app, command)
     assert result.exit_code == 0, result.output
+    again = runner.invoke(app, command)
+    assert again.exit_code == 0, again.output
     listed = json.loads(runner.invoke(app, ["jobs", "--json", "--db", db]).stdout)
-    assert [(j["kind"], j["due_at"], j["status"]) for j in listed] == [
-        ("group.announce", "2030-11-11T12:30:00+00:00", "pending")
+    assert [(j["due_at"], j["status"]) for j in listed] == [
+        (f"2030-11-{day:02d}T12:30:00+00:00", "pending") for day in range(7, 12)
     ]
+
+
+def test_a_database_url_shequn_cannot_use_is_named(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["outbox", "--db", "mysql://root@localhost/shop"])
+    assert result.exit_code == 2
+    assert "'mysql' databases are not supported" in result.stderr
+
+
+def test_a_bad_setting_is_named_by_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHEQUN_BATCH_SIZE", "lots")
+    result = runner.invoke(app, ["outbox"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: SHEQUN_BATCH_SIZE: Input should be a valid integer")

@@ -9,6 +9,7 @@ from sqlalchemy import BigInteger, DateTime, Dialect, Engine, Integer, MetaData,
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import JSON, TypeDecorator
@@ -66,11 +67,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class DatabaseUrlError(ValueError):
+    """A database URL shequn cannot use."""
+
+
+SUPPORTED = "sqlite:///./shequn.db or postgresql://user@host:5432/db"
+
+
 def normalize_url(url: str) -> str:
     """Accept the URLs operators paste: postgres:// and postgresql:// both mean psycopg 3."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseUrlError(f"{url!r} is not a database URL (use {SUPPORTED})") from None
     if parsed.drivername in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise DatabaseUrlError(
+            f"{parsed.get_backend_name()!r} databases are not supported (use {SUPPORTED})"
+        )
     return parsed.render_as_string(hide_password=False)
 
 

@@ -5,10 +5,12 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.exc import OperationalError
 
 from shequn.config import Settings
+from shequn.db import DatabaseUrlError
 from shequn.kit.time import TimeError
 from shequn.wiring import Shequn, open_shequn
 
@@ -33,8 +35,12 @@ EXIT_DATABASE = 3
 def settings_for(db: str | None) -> Settings:
     try:
         settings = Settings()
-    except ValueError as error:
-        fail(f"bad SHEQUN_* setting: {error}", code=EXIT_UNREADABLE)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"SHEQUN_{'_'.join(str(part) for part in item['loc']).upper()}: {item['msg']}"
+            for item in error.errors()
+        )
+        fail(problems, code=EXIT_UNREADABLE)
     return settings.model_copy(update={"database_url": db}) if db else settings
 
 
@@ -43,6 +49,8 @@ def opened(db: str | None) -> Iterator[Shequn]:
     settings = settings_for(db)
     try:
         shequn = open_shequn(settings)
+    except DatabaseUrlError as error:
+        fail(f"--db / SHEQUN_DATABASE_URL: {error}", code=EXIT_UNREADABLE)
     except OperationalError as error:
         fail(f"cannot open the database {settings.database_url}: {error.orig}", code=EXIT_DATABASE)
     except TimeError as error:

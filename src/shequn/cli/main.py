@@ -28,13 +28,13 @@ from shequn.cli.common import (
     fail,
     opened,
 )
-from shequn.engine.context import Job
+from shequn.engine.context import Context
 from shequn.engine.dispatch import dispatch_due
 from shequn.engine.intake import decode_json_lines
 from shequn.engine.models import ActionRecord, ActionStatus, JobRecord, JobStatus
 from shequn.engine.rebuild import count_events, rebuild
 from shequn.engine.scheduler import run_due_jobs
-from shequn.kit.ids import stable_id
+from shequn.group.service import schedule_announcements
 from shequn.kit.time import TimeError, parse_instant, utc_now, zone
 from shequn.org.models import ApiToken, Org
 from shequn.org.service import UnknownOrg, create_token, save_org
@@ -320,33 +320,20 @@ def schedule_announce(
     text: Annotated[str, typer.Option(help="What to post.")],
     db: DbOption = None,
     org: Annotated[str | None, typer.Option(help="Org (default: the default org).")] = None,
+    days: Annotated[int, typer.Option(min=1, max=366, help="Repeat daily at the same time.")] = 1,
 ) -> None:
-    """Post a message into a group at a set time (定时群发)."""
+    """Post a message into a group at a set time, optionally every day (定时群发)."""
     with opened(db) as shequn, shequn.sessions.begin() as session:
         org_id = org or shequn.settings.default_org
-        tenant = shequn.registry.tenancy.ensure(session, [org_id], utc_now())[org_id]
-        due = _local_instant(at, tenant.timezone)
-        job = Job(
-            id=stable_id("announce", org_id, group, due.isoformat(), text),
-            org=org_id,
-            kind="group.announce",
-            due_at=due,
-            payload={"group": group, "text": text},
+        now = utc_now()
+        tenants = shequn.registry.tenancy.ensure(session, [org_id], now)
+        first = _local_instant(at, tenants[org_id].timezone)
+        context = Context(session, registry=shequn.registry, tenants=tenants, now=now)
+        jobs = schedule_announcements(
+            context, org=org_id, group=group, first=first, days=days, text=text
         )
-        if session.get(JobRecord, job.id) is not None:
-            console.print(f"already scheduled 已安排过: {job.id}")
-            return
-        session.add(
-            JobRecord(
-                id=job.id,
-                org=job.org,
-                kind=job.kind,
-                due_at=job.due_at,
-                payload=dict(job.payload),
-                status=JobStatus.PENDING,
-                created_at=utc_now(),
-                ran_at=None,
-                note=None,
-            )
-        )
-    console.print(f"scheduled 已安排 {job.id} at {due:%Y-%m-%d %H:%M %Z}")
+        context.flush()
+    zone_name = tenants[org_id].timezone
+    for job in jobs:
+        local = job.due_at.astimezone(zone(zone_name))
+        console.print(f"scheduled 已安排 {job.id} at {local:%Y-%m-%d %H:%M} {zone_name}")
