@@ -1,7 +1,7 @@
 """The unit of work handlers see: cached rows, accumulated counters, and the outbox they fill."""
 
 import math
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -106,6 +106,31 @@ def _key_of(row: Base) -> tuple[Any, ...]:
     return tuple(inspect(type(row)).primary_key_from_instance(row))
 
 
+class SightingCache:
+    """The earliest sighting key of rows known to be stored, kept across batches of one intake.
+
+    A message from a member already stored with an earlier key changes nothing, so the
+    sighting upsert can be skipped. Keys in the store only ever move earlier, so an entry
+    stays safe to act on even with other writers; it is filled only after a commit.
+    """
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self.capacity = capacity
+        self._keys: dict[Table, OrderedDict[tuple[Any, ...], Any]] = defaultdict(OrderedDict)
+
+    def covers(self, table: Table, key: tuple[Any, ...], order: Any) -> bool:
+        known = self._keys[table].get(key)
+        return known is not None and order >= known
+
+    def remember(self, table: Table, key: tuple[Any, ...], order: Any) -> None:
+        keys = self._keys[table]
+        known = keys.get(key)
+        keys[key] = order if known is None else min(known, order)
+        keys.move_to_end(key)
+        if len(keys) > self.capacity:
+            keys.popitem(last=False)
+
+
 class Context:
     """Handed to every handler and job; whoever opened the transaction commits it."""
 
@@ -117,8 +142,10 @@ class Context:
         tenants: dict[str, Tenant],
         now: datetime,
         replaying: bool = False,
+        sightings: SightingCache | None = None,
     ) -> None:
         self.session = session
+        self.sightings = sightings
         self.registry = registry
         self.tenants = tenants
         self.now = now
@@ -182,8 +209,10 @@ class Context:
         shape = (tuple(key), order, tuple(sight))
         if self._sight_shape.setdefault(table, shape) != shape:
             raise ValueError(f"sightings of {table.name} must always name the same columns")
-        rows = self._sights[table]
         row_key = tuple(key.values())
+        if self.sightings is not None and self.sightings.covers(table, row_key, sight[order]):
+            return
+        rows = self._sights[table]
         row = rows.get(row_key)
         if row is None:
             rows[row_key] = {**defaults, **key, **sight}
@@ -212,7 +241,6 @@ class Context:
             follow = [name for name in sight if name != order]
             statement = upsert_earliest(dialect, table, keys=keys, order=order, follow=follow)
             self.session.execute(statement, list(rows.values()))
-        self._sights.clear()
         for table, rows in self._counts.items():
             keys, adds, latest = self._count_shape[table]
             statement = upsert_adding(dialect, table, keys=keys, add=adds, greatest=latest)
@@ -230,6 +258,15 @@ class Context:
                 [self._job_row(job) for job in self._jobs.values()],
             )
             self._jobs.clear()
+
+    def remember_sightings(self) -> None:
+        """After the commit: what this batch sighted is now stored."""
+        if self.sightings is None:
+            return
+        for table, rows in self._sights.items():
+            order = self._sight_shape[table][1]
+            for row_key, row in rows.items():
+                self.sightings.remember(table, row_key, row[order])
 
     def _action_row(self, action: Action) -> dict[str, Any]:
         return {

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shequn.db import insert_ignoring_conflicts
-from shequn.engine.context import Context
+from shequn.engine.context import Context, SightingCache
 from shequn.engine.event import Event, Rejection, parse_event
 from shequn.engine.models import EventRecord, IntakeBatch
 from shequn.engine.registry import Registry
@@ -95,6 +95,7 @@ class Intake:
         self.origin = origin
         self.allowed_orgs = allowed_orgs
         self.clock = clock
+        self.sightings = SightingCache()
 
     def ingest(
         self,
@@ -142,22 +143,31 @@ class Intake:
         for attempt in range(BATCH_NUMBER_RETRIES):
             try:
                 with self.sessions.begin() as session:
-                    accepted, duplicates = store_batch(
-                        session, self.registry, events, now=self.clock(), origin=self.origin
-                    )
+                    accepted, duplicates, context = store_batch(
+                        session, self.registry, events, now=self.clock(), origin=self.origin,
+                        sightings=self.sightings,
+                    )  # fmt: skip
             except IntegrityError:
                 if attempt == BATCH_NUMBER_RETRIES - 1:
                     raise
                 continue
+            if context is not None:
+                context.remember_sightings()
             summary.accepted += accepted
             summary.duplicates += duplicates
             return
 
 
 def store_batch(
-    session: Session, registry: Registry, events: Sequence[Event], *, now: datetime, origin: str
-) -> tuple[int, int]:
-    """Store the events not seen before and apply them; returns (accepted, duplicates)."""
+    session: Session,
+    registry: Registry,
+    events: Sequence[Event],
+    *,
+    now: datetime,
+    origin: str,
+    sightings: SightingCache | None = None,
+) -> tuple[int, int, Context | None]:
+    """Store the events not seen before and apply them: (accepted, duplicates, context)."""
     unique: dict[tuple[str, str, str], Event] = {}
     for event in events:
         unique.setdefault((event.org, event.source, event.id), event)
@@ -181,10 +191,10 @@ def store_batch(
     )
     if not fresh:
         session.delete(batch)
-        return 0, len(events)
+        return 0, len(events), None
     batch.accepted = len(fresh)
-    apply_events(session, registry, fresh, now=now)
-    return len(fresh), len(events) - len(fresh)
+    context = apply_events(session, registry, fresh, now=now, sightings=sightings)
+    return len(fresh), len(events) - len(fresh), context
 
 
 def event_row(event: Event) -> dict[str, Any]:
@@ -227,10 +237,14 @@ def apply_events(
     *,
     now: datetime,
     replaying: bool = False,
+    sightings: SightingCache | None = None,
 ) -> Context:
     """Run projections, then (unless replaying) reactions, on each event in the given order."""
     tenants = registry.tenancy.ensure(session, {event.org for event in events}, now)
-    context = Context(session, registry=registry, tenants=tenants, now=now, replaying=replaying)
+    context = Context(
+        session, registry=registry, tenants=tenants, now=now, replaying=replaying,
+        sightings=sightings,
+    )  # fmt: skip
     reactions = [] if replaying else registry.reactions
     prefetches = [handler.prefetch for handler in registry.projections] + [
         handler.prefetch for handler in reactions
