@@ -179,12 +179,20 @@ def store_batch(
     session.flush()
     placed = [event.placed(batch.id, position) for position, event in enumerate(unique.values())]
     # The unique key decides what is new, also against a concurrent writer: what it had
-    # already stored is skipped here rather than failing the batch.
+    # already stored is skipped, and what this batch stored is read back by its number.
     table = cast(Table, EventRecord.__table__)
-    statement = insert_ignoring_conflicts(session.get_bind().dialect, table).returning(
-        table.c.org, table.c.source, table.c.event_id
+    session.execute(
+        insert_ignoring_conflicts(session.get_bind().dialect, table),
+        [event_row(event) for event in placed],
     )
-    stored = {tuple(row) for row in session.execute(statement, [event_row(e) for e in placed])}
+    stored = {
+        tuple(row)
+        for row in session.execute(
+            select(EventRecord.org, EventRecord.source, EventRecord.event_id).where(
+                EventRecord.batch == batch.id
+            )
+        )
+    }
     fresh = sorted(
         (event for event in placed if (event.org, event.source, event.id) in stored),
         key=lambda event: event.key,

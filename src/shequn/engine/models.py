@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shequn.db import Base, BigId
@@ -19,7 +19,9 @@ class EventRecord(Base):
         Index("ix_event_pair", "org", "group_id", "member_id", "key"),
     )
 
-    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # Arrival: a batch, then the position in it. Both only grow, so the index only appends.
+    batch: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     org: Mapped[str] = mapped_column(String(200))
     source: Mapped[str] = mapped_column(String(200))
     event_id: Mapped[str] = mapped_column(String(200))
@@ -28,8 +30,6 @@ class EventRecord(Base):
     offset_minutes: Mapped[int]
     group_id: Mapped[str | None] = mapped_column(String(200))
     member_id: Mapped[str | None] = mapped_column(String(200))
-    batch: Mapped[int]
-    position: Mapped[int]
     # Sortable (at, batch, position): the order events are applied and replayed in.
     key: Mapped[str] = mapped_column(String(48), index=True)
     data: Mapped[dict[str, Any]]

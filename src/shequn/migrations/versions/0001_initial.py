@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 21:17:55.631148
+Create Date: 2026-11-22 21:55:15.375184
 """
 
 from collections.abc import Sequence
@@ -84,12 +84,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "event",
-        sa.Column(
-            "seq",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        sa.Column("batch", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("position", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("org", sa.String(length=200), nullable=False),
         sa.Column("source", sa.String(length=200), nullable=False),
         sa.Column("event_id", sa.String(length=200), nullable=False),
@@ -98,15 +94,13 @@ def upgrade() -> None:
         sa.Column("offset_minutes", sa.Integer(), nullable=False),
         sa.Column("group_id", sa.String(length=200), nullable=True),
         sa.Column("member_id", sa.String(length=200), nullable=True),
-        sa.Column("batch", sa.Integer(), nullable=False),
-        sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("key", sa.String(length=48), nullable=False),
         sa.Column(
             "data",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.PrimaryKeyConstraint("seq", name=op.f("pk_event")),
+        sa.PrimaryKeyConstraint("batch", "position", name=op.f("pk_event")),
         sa.UniqueConstraint("org", "source", "event_id", name=op.f("uq_event_org_source_event_id")),
     )
     with op.batch_alter_table("event", schema=None) as batch_op:
