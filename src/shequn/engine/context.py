@@ -45,7 +45,7 @@ class RowCache:
             return
         mapper = inspect(model)
         columns = mapper.primary_key
-        for chunk in _probe_chunks(wanted):
+        for chunk in probe_chunks(wanted):
             asked = set(chunk)
             for key in chunk:
                 known[key] = None
@@ -78,7 +78,7 @@ class RowCache:
             self.session.delete(row)
 
 
-def _probe_chunks(keys: list[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
+def probe_chunks(keys: list[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
     """Sorted keys in chunks of one org whose IN lists stay short: the index probes are the
     product of the distinct values per column, so a chunk closes before that grows large."""
     chunk: list[tuple[Any, ...]] = []
@@ -86,18 +86,18 @@ def _probe_chunks(keys: list[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]
     for key in keys:
         if chunk and key[0] != chunk[0][0]:
             yield chunk
-            chunk, distinct = [], []
-        if not distinct:
+            chunk = []
+        if not chunk:
             distinct = [set() for _ in key[1:]]
-        grown = [values | {key[i + 1]} for i, values in enumerate(distinct)]
-        if chunk and (
-            len(chunk) >= CHUNK or math.prod(len(values) for values in grown) > MAX_PROBES
-        ):
+        pairs = zip(distinct, key[1:], strict=True)
+        sizes = [len(values) + (value not in values) for values, value in pairs]
+        if chunk and (len(chunk) >= CHUNK or math.prod(sizes) > MAX_PROBES):
             yield chunk
             chunk = []
-            grown = [{value} for value in key[1:]]
+            distinct = [set() for _ in key[1:]]
         chunk.append(key)
-        distinct = grown
+        for values, value in zip(distinct, key[1:], strict=True):
+            values.add(value)
     if chunk:
         yield chunk
 
