@@ -6,6 +6,7 @@ applied to its (group, member) re-folds that pair from the log, so live state eq
 """
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, select
@@ -103,22 +104,13 @@ def on_member_joined(context: Context, event: Event) -> None:
         member.first_inviter = data.inviter
         member.first_via_kind = data.via.kind if data.via else None
         member.first_via_code = data.via.code if data.via else None
-    move = Move(
-        MoveKind.JOIN,
-        event.key,
-        event.at,
-        inviter=data.inviter,
-        via_kind=data.via.kind if data.via else None,
-        via_code=data.via.code if data.via else None,
-    )
-    _move(context, event, data.group, data.member, move)
+    _move(context, event, data.group, data.member, move_of(data, key=event.key, at=event.at))
 
 
 def on_member_left(context: Context, event: Event) -> None:
     data = event.payload(MemberLeft)
     see_member(context, event, data.member)
-    move = Move(MoveKind.LEAVE, event.key, event.at, reason=data.reason, by=data.by)
-    _move(context, event, data.group, data.member, move)
+    _move(context, event, data.group, data.member, move_of(data, key=event.key, at=event.at))
 
 
 def _move(context: Context, event: Event, group_id: str, member_id: str, move: Move) -> None:
@@ -157,27 +149,28 @@ def _refold(context: Context, group: Group, standing: GroupMember) -> None:
             EventRecord.type.in_(MOVES),
         )
     )
-    moves = [_move_of(context, record) for record in records]
+    payloads = context.registry.payloads
+    moves = [
+        move_of(
+            cast(MemberJoined | MemberLeft, payloads[record.type].model_validate(record.data)),
+            key=record.key,
+            at=record.at,
+        )
+        for record in records
+    ]
     after = fold_stints(moves)
     standing.last_key = max(move.key for move in moves)
     _store_stints(context, group, standing, _load_stints(context, standing, only_last=False), after)
 
 
-def _move_of(context: Context, record: EventRecord) -> Move:
-    model = context.registry.payloads[record.type]
-    data = model.model_validate(record.data)
+def move_of(data: MemberJoined | MemberLeft, *, key: str, at: datetime) -> Move:
     if isinstance(data, MemberJoined):
         via = data.via
         return Move(
-            MoveKind.JOIN,
-            record.key,
-            record.at,
-            inviter=data.inviter,
-            via_kind=via.kind if via else None,
-            via_code=via.code if via else None,
-        )
-    left = cast(MemberLeft, data)
-    return Move(MoveKind.LEAVE, record.key, record.at, reason=left.reason, by=left.by)
+            MoveKind.JOIN, key, at, inviter=data.inviter,
+            via_kind=via.kind if via else None, via_code=via.code if via else None,
+        )  # fmt: skip
+    return Move(MoveKind.LEAVE, key, at, reason=data.reason, by=data.by)
 
 
 def _load_stints(context: Context, standing: GroupMember, *, only_last: bool) -> tuple[Stint, ...]:
