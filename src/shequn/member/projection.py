@@ -24,6 +24,10 @@ from shequn.member.rules import Move, MoveKind, Stint, apply_move, fold_stints
 ACTIVITY = cast(Table, MemberActivity.__table__)
 MEMBER = cast(Table, Member.__table__)
 MOVES = ("member.joined", "member.left")
+# What a Membership row holds of a Stint, besides its number.
+STINT_FIELDS = (
+    "joined_at", "join_key", "inviter", "via_kind", "via_code", "left_at", "left_reason", "left_by",
+)  # fmt: skip
 # Events whose handlers load and change a member's row; the rest only sight it.
 LOADS_MEMBER = frozenset({"member.upserted", *MOVES, "order.paid"})
 
@@ -183,19 +187,7 @@ def _load_stints(context: Context, standing: GroupMember, *, only_last: bool) ->
             Membership, (standing.org, standing.group_id, standing.member_id, number)
         )
         if row is not None:
-            stints.append(
-                Stint(
-                    number=row.stint,
-                    joined_at=row.joined_at,
-                    join_key=row.join_key,
-                    inviter=row.inviter,
-                    via_kind=row.via_kind,
-                    via_code=row.via_code,
-                    left_at=row.left_at,
-                    left_reason=row.left_reason,
-                    left_by=row.left_by,
-                )
-            )
+            stints.append(Stint(row.stint, **{name: getattr(row, name) for name in STINT_FIELDS}))
     return tuple(stints)
 
 
@@ -216,17 +208,12 @@ def _store_stints(
         if row is None:
             row = context.rows.add(
                 Membership(
-                    org=standing.org,
-                    group_id=standing.group_id,
-                    member_id=standing.member_id,
+                    org=standing.org, group_id=standing.group_id, member_id=standing.member_id,
                     stint=stint.number,
-                    joined_at=stint.joined_at,
-                    join_key=stint.join_key,
                 )
-            )
-        row.joined_at, row.join_key = stint.joined_at, stint.join_key
-        row.inviter, row.via_kind, row.via_code = stint.inviter, stint.via_kind, stint.via_code
-        row.left_at, row.left_reason, row.left_by = stint.left_at, stint.left_reason, stint.left_by
+            )  # fmt: skip
+        for name in STINT_FIELDS:
+            setattr(row, name, getattr(stint, name))
     # `after` may hold only the latest stints; its last number is the count. A re-fold can
     # end with fewer stints than were stored: those rows go.
     count = after[-1].number if after else 0
