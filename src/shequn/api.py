@@ -39,6 +39,7 @@ class ActionOut(BaseModel):
     cause: str
     created_at: str
     done_at: str | None
+    connector: str | None
     last_error: str | None
 
 

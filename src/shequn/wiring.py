@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.console import Console
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,7 +20,7 @@ from shequn.member.projection import MEMBERS
 from shequn.org.service import OrgDirectory
 
 
-def build_registry(settings: Settings) -> Registry:
+def build_registry(settings: Settings, *, console: Console | None = None) -> Registry:
     registry = Registry(tenancy=OrgDirectory(settings.timezone), payloads=dict(PAYLOADS))
     # Order matters: members count into groups, so groups are projected first.
     registry.add_projection(GROUPS)
@@ -29,7 +30,7 @@ def build_registry(settings: Settings) -> Registry:
     registry.add_reaction(CAPACITY_WATCH)
     registry.add_job_kind(ANNOUNCE)
     action_log = Path(settings.action_log) if settings.action_log else None
-    registry.connectors["log"] = LogConnector(action_log)
+    registry.connectors["log"] = LogConnector(action_log, console=console)
     return registry
 
 
@@ -63,8 +64,15 @@ class Shequn:
         self.engine.dispose()
 
 
-def open_shequn(settings: Settings, *, migrate: bool = True) -> Shequn:
+def open_shequn(
+    settings: Settings, *, migrate: bool = True, console: Console | None = None
+) -> Shequn:
+    """Open the store (migrated to the newest schema) and the registry.
+
+    With a console, the built-in log connector also prints what it would have sent.
+    """
     engine = create_engine(settings.database_url)
     if migrate:
         upgrade(engine)
-    return Shequn(settings, engine, session_factory(engine), build_registry(settings))
+    registry = build_registry(settings, console=console)
+    return Shequn(settings, engine, session_factory(engine), registry)

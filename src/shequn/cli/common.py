@@ -45,10 +45,10 @@ def settings_for(db: str | None) -> Settings:
 
 
 @contextmanager
-def opened(db: str | None) -> Iterator[Shequn]:
+def opened(db: str | None, *, show_actions: bool = False) -> Iterator[Shequn]:
     settings = settings_for(db)
     try:
-        shequn = open_shequn(settings)
+        shequn = open_shequn(settings, console=console if show_actions else None)
     except DatabaseUrlError as error:
         fail(f"--db / SHEQUN_DATABASE_URL: {error}", code=EXIT_UNREADABLE)
     except OperationalError as error:

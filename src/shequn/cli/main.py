@@ -17,7 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from shequn.cli.common import (
     EXIT_UNREADABLE,
@@ -36,8 +36,8 @@ from shequn.engine.rebuild import count_events, rebuild
 from shequn.engine.scheduler import run_due_jobs
 from shequn.group.service import schedule_announcements
 from shequn.kit.time import TimeError, parse_instant, utc_now, zone
-from shequn.org.models import ApiToken, Org
-from shequn.org.service import UnknownOrg, create_token, save_org
+from shequn.org.models import Org
+from shequn.org.service import UnknownOrg, create_first_token, create_token, save_org
 
 app = typer.Typer(
     help="shequn 社群: the engine for community commerce across chat groups.",
@@ -67,14 +67,12 @@ def serve(
 
     from shequn.app import create_app
 
-    with opened(db) as shequn:
+    # Until a platform connector is wired up, the console shows what would have been sent.
+    with opened(db, show_actions=True) as shequn:
         org_id = shequn.settings.default_org
         with shequn.sessions.begin() as session:
             shequn.registry.tenancy.ensure(session, [org_id], utc_now())
-            has_token = session.scalar(select(func.count()).where(ApiToken.org == org_id))
-            token = (
-                None if has_token else create_token(session, org_id, name="first", now=utc_now())
-            )
+            token = create_first_token(session, org_id, now=utc_now())
         console.print(
             f"[bold]shequn 社群[/] on http://{host}:{port}  ·  database {shequn.settings.database_url}"
         )

@@ -90,6 +90,7 @@ class ActionRecord(Base):
             "cause": self.cause,
             "created_at": self.created_at.isoformat(),
             "done_at": None if self.done_at is None else self.done_at.isoformat(),
+            "connector": self.connector,
             "last_error": self.last_error,
         }
 

@@ -86,6 +86,13 @@ def create_token(session: Session, org_id: str, *, name: str, now: datetime) -> 
     return token
 
 
+def create_first_token(session: Session, org_id: str, *, now: datetime) -> str | None:
+    """A token for an org that has none yet, so a fresh install can take events at once."""
+    if session.scalar(select(ApiToken.id).where(ApiToken.org == org_id).limit(1)) is not None:
+        return None
+    return create_token(session, org_id, name="first", now=now)
+
+
 def org_of_token(session: Session, token: str) -> str | None:
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
     return None if row is None else row.org

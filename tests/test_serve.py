@@ -1,0 +1,88 @@
+"""`shequn serve`: the API and the background worker in one real process."""
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from shequn.engine.models import ActionRecord, ActionStatus
+from shequn.engine.worker import Worker
+from shequn.kit.time import utc_now
+from shequn.org.service import save_org
+from shequn.wiring import Shequn
+from tests.conftest import event, ingest
+
+
+def test_one_worker_tick_dispatches_what_intake_decided(shequn: Shequn) -> None:
+    with shequn.sessions.begin() as session:
+        save_org(session, "demo", name=None, timezone="Asia/Shanghai",
+                 settings={"welcome_text": "欢迎"}, now=utc_now())  # fmt: skip
+    ingest(
+        shequn, [event("j", "member.joined", "2020-11-07T10:00:00", {"group": "g", "member": "u"})]
+    )
+    Worker(shequn.sessions, shequn.registry).tick()
+    with shequn.sessions() as session:
+        [action] = session.scalars(select(ActionRecord)).all()
+        assert (action.status, action.connector) == (ActionStatus.SENT, "log")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.mark.slow
+def test_serve_prints_a_token_takes_events_and_sends_the_welcome(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'shequn.db'}"
+    subprocess.run([sys.executable, "-m", "shequn", "org", "create", "default",
+                    "--welcome-text", "欢迎 {nickname}", "--db", db], check=True, cwd=tmp_path)  # fmt: skip
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "shequn", "serve", "--db", db, "--port", str(port)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        token = None
+        deadline = time.monotonic() + 30
+        while token is None and time.monotonic() < deadline:
+            found = re.search(r"(sq_[\w-]+)", server.stdout.readline())
+            token = found.group(1) if found else None
+        assert token is not None, "serve printed no API token"
+        base = f"http://127.0.0.1:{port}"
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        joined = event(
+            "j-1", "member.joined", "2026-11-22T20:00:00", {"group": "g1", "member": "u1"}
+        )
+        del joined["org"]
+        response = httpx.post(f"{base}/api/v1/events", json=[joined],
+                              headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        assert response.json() == {"accepted": 1, "duplicates": 0, "rejected": []}
+        sent = []
+        while not sent and time.monotonic() < deadline:
+            outbox = httpx.get(f"{base}/api/v1/outbox",
+                               headers={"Authorization": f"Bearer {token}"}).json()  # fmt: skip
+            sent = [action for action in outbox if action["status"] == "sent"]
+            time.sleep(0.2)
+        assert [(a["kind"], a["member"], a["connector"]) for a in sent] == [
+            ("send_message", "u1", "log")
+        ]
+        lines = (tmp_path / "shequn-actions.jsonl").read_text().splitlines()
+        assert json.loads(lines[0])["payload"] == {"text": "欢迎 ", "mentions": ["u1"]}
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
