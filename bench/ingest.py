@@ -68,7 +68,14 @@ def progress_bar(label: str) -> Progress:
 
 
 def peak_rss_mb() -> float:
-    # Linux reports ru_maxrss in KiB.
+    # VmHWM is this process's own peak; ru_maxrss survives exec, so a worker would report the
+    # orchestrator's peak (it generated the log) instead of its own.
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
