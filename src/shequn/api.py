@@ -1,14 +1,17 @@
 """HTTP: the event intake and the outbox, behind org-scoped bearer tokens."""
 
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from shequn.engine.intake import decode_body
 from shequn.engine.models import ActionRecord, ActionStatus
+from shequn.invite.service import InviteQuery, count_invites_as_of
+from shequn.kit.time import TimeError, parse_instant, utc_now
 from shequn.org.service import org_of_token
 from shequn.wiring import Shequn
 
@@ -87,13 +90,13 @@ async def post_events(request: Request, org: Org) -> IngestOut:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body over {limit} bytes")
-    body = b""
+    body = bytearray()
     async for chunk in request.stream():
-        body += chunk
+        body.extend(chunk)
         if len(body) > limit:
             raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body over {limit} bytes")
     intake = shequn.intake(origin="api", default_org=org, allowed_orgs=frozenset({org}))
-    summary = await run_in_threadpool(intake.ingest, decode_body(body))
+    summary = await run_in_threadpool(intake.ingest, decode_body(bytes(body)))
     return IngestOut.model_validate(summary.as_json())
 
 
@@ -110,3 +113,42 @@ def list_outbox(
             query.order_by(ActionRecord.created_at.desc()).limit(min(limit, 1000))
         )
         return [ActionOut.model_validate(row.as_json()) for row in rows]
+
+
+class InviterOut(BaseModel):
+    inviter: str
+    invited: int
+    effective: int
+    left: int
+    kicked: int
+    flagged: int
+
+
+def _instant(name: str, text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_instant(text)
+    except TimeError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name}: {error}") from None
+
+
+@router.get("/reports/invites", response_model=list[InviterOut])
+def report_invites(
+    request: Request,
+    org: Org,
+    group: str | None = None,
+    since: Annotated[str | None, Query(alias="from")] = None,
+    until: Annotated[str | None, Query(alias="to")] = None,
+    at: str | None = None,
+) -> list[InviterOut]:
+    """Effective invites per inviter, as `shequn report invites --json` prints them."""
+    query = InviteQuery(
+        at=_instant("at", at) or utc_now(),
+        group=group,
+        since=_instant("from", since),
+        until=_instant("to", until),
+    )
+    with shequn_of(request).sessions() as session:
+        counts = count_invites_as_of(session, org, query)
+    return [InviterOut.model_validate(count.as_json()) for count in counts]

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -61,6 +61,6 @@ def opened(db: str | None, *, show_actions: bool = False) -> Iterator[Shequn]:
         shequn.close()
 
 
-def fail(message: str, *, code: int = 1) -> "typer.Exit":
+def fail(message: str, *, code: int = 1) -> NoReturn:
     errors.print(f"[red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)

@@ -28,6 +28,7 @@ from shequn.cli.common import (
     fail,
     opened,
 )
+from shequn.cli.invite import invite_app, report_app
 from shequn.engine.context import Context
 from shequn.engine.dispatch import dispatch_due
 from shequn.engine.intake import decode_json_lines
@@ -54,6 +55,8 @@ app.add_typer(token_app, name="token")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(invite_app, name="invite")
+app.add_typer(report_app, name="report")
 
 
 @app.command()

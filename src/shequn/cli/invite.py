@@ -1,0 +1,125 @@
+"""`shequn invite …` and `shequn report invites`: personal invite codes and who brought whom."""
+
+import json
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy import select
+
+from shequn.cli.common import DbOption, JsonOption, console, fail, opened
+from shequn.invite.models import InviteCodeRecord
+from shequn.invite.service import InviteQuery, count_invites_as_of, create_invite_code
+from shequn.kit.time import TimeError, parse_instant, utc_now
+
+invite_app = typer.Typer(
+    help="Invite codes (邀请码): one per member and channel.", no_args_is_help=True
+)
+report_app = typer.Typer(help="Reports (报表).", no_args_is_help=True)
+
+OrgOption = Annotated[str | None, typer.Option(help="Org (default: the default org).")]
+
+
+def _instant(option: str, text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_instant(text)
+    except TimeError as error:
+        fail(f"{option}: {error}")
+
+
+@invite_app.command("create")
+def invite_create(
+    owner: Annotated[str, typer.Option(help="The member (or staff) the code credits.")],
+    db: DbOption = None,
+    org: OrgOption = None,
+    group: Annotated[str | None, typer.Option(help="The group the code brings people to.")] = None,
+    channel: Annotated[
+        str, typer.Option(help="Acquisition channel: poster, moments, douban, store-qr, kol:NAME …")
+    ] = "poster",
+    code: Annotated[
+        str | None, typer.Option(help="Use this code instead of a made-up one.")
+    ] = None,
+) -> None:
+    """Create a personal invite code (创建邀请码); prints the code."""
+    with opened(db) as shequn, shequn.sessions.begin() as session:
+        org_id = org or shequn.settings.default_org
+        shequn.registry.tenancy.ensure(session, [org_id], utc_now())
+        try:
+            record = create_invite_code(
+                session, org_id, owner=owner, group=group, channel=channel, code=code, now=utc_now()
+            )
+        except ValueError as error:
+            fail(str(error))
+    print(record.code)
+
+
+@invite_app.command("list")
+def invite_list(
+    db: DbOption = None,
+    org: OrgOption = None,
+    owner: Annotated[str | None, typer.Option(help="Only this owner's codes.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List invite codes (邀请码列表)."""
+    with opened(db) as shequn, shequn.sessions() as session:
+        org_id = org or shequn.settings.default_org
+        query = select(InviteCodeRecord).where(InviteCodeRecord.org == org_id)
+        if owner is not None:
+            query = query.where(InviteCodeRecord.owner == owner)
+        rows = session.scalars(query.order_by(InviteCodeRecord.owner, InviteCodeRecord.code)).all()
+    listed = [
+        {"code": row.code, "owner": row.owner, "group": row.group_id, "channel": row.channel}
+        for row in rows
+    ]
+    if as_json:
+        print(json.dumps(listed, ensure_ascii=False))
+        return
+    table = Table("code", "owner", "group", "channel")
+    for item in listed:
+        table.add_row(item["code"], item["owner"], item["group"] or "", item["channel"])
+    console.print(table)
+
+
+@report_app.command("invites")
+def report_invites(
+    db: DbOption = None,
+    org: OrgOption = None,
+    group: Annotated[str | None, typer.Option(help="Only invites into this group.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--from", help="First joins from (ISO 8601 with offset).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="First joins up to (ISO 8601 with offset).")
+    ] = None,
+    at: Annotated[str | None, typer.Option(help="Count as of this time (default: now).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Effective invites per inviter (有效拉新): A pulls 10 in, 3 leave, the count is 7."""
+    query = InviteQuery(
+        at=_instant("--at", at) or utc_now(),
+        group=group,
+        since=_instant("--from", since),
+        until=_instant("--to", until),
+    )
+    with opened(db) as shequn, shequn.sessions() as session:
+        counts = count_invites_as_of(session, org or shequn.settings.default_org, query)
+    if as_json:
+        print(json.dumps([count.as_json() for count in counts], ensure_ascii=False))
+        return
+    table = Table(
+        "inviter 邀请人",
+        "invited 邀请",
+        "effective 有效",
+        "left 退群",
+        "kicked 被踢",
+        "flagged 可疑",
+    )
+    for count in counts:
+        table.add_row(
+            count.inviter, str(count.invited), str(count.effective), str(count.left),
+            str(count.kicked), str(count.flagged),
+        )  # fmt: skip
+    console.print(table)

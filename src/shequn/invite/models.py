@@ -1,0 +1,22 @@
+"""Invite codes: each one brings newcomers to a group for its owner, through one channel."""
+
+from datetime import datetime
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shequn.db import Base
+
+
+class InviteCodeRecord(Base):
+    """Set up by operators and connectors, not derived from events: a rebuild keeps it."""
+
+    __tablename__ = "invite_code"
+
+    org: Mapped[str] = mapped_column(String(200), primary_key=True)
+    code: Mapped[str] = mapped_column(String(200), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    group_id: Mapped[str | None] = mapped_column(String(200))
+    # Acquisition channel label: poster, moments, douban, store-qr, kol:NAME …
+    channel: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]

@@ -1,0 +1,151 @@
+"""Pure rules of fission: who is credited with bringing a member in, and whether it still counts.
+
+The credit rules (each member credits at most one inviter, ever, within an org):
+- the credit belongs to the inviter of the member's first join into any of the org's groups;
+  later joins and re-joins never create credit;
+- the inviter is the owner of the invite code the member joined through, else the inviter the
+  platform reported;
+- a self-invite, and an invite by someone whose own first join came after the invitee's, are
+  ignored (which also breaks invite cycles).
+
+A credit is effective (有效拉新) at a moment while the invitee is in the group they were invited
+into, has not been kicked from it, and is not flagged fake by the audit.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+UNKNOWN_CHANNEL = "unknown"
+NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class FirstJoin:
+    """A member's first join into any of the org's groups, as the log has it."""
+
+    member: str
+    group: str
+    key: str
+    at: datetime
+    inviter: str | None
+    via_code: str | None
+
+
+@dataclass(frozen=True)
+class InviteCode:
+    code: str
+    owner: str
+    channel: str
+
+
+@dataclass(frozen=True)
+class Credit:
+    """One newcomer credited to one inviter; effective only while the newcomer stays."""
+
+    inviter: str
+    invitee: str
+    group: str
+    at: datetime
+    channel: str
+
+
+def credit_for(
+    join: FirstJoin,
+    *,
+    codes: Mapping[str, InviteCode],
+    first_join_keys: Mapping[str, str],
+) -> Credit | None:
+    """The credit a first join earns, or None when nobody may be credited with it."""
+    code = codes.get(join.via_code) if join.via_code else None
+    inviter = code.owner if code is not None else join.inviter
+    if inviter is None or inviter == join.member:
+        return None
+    inviter_joined = first_join_keys.get(inviter)
+    # Someone who came in after the invitee cannot have brought them; staff and outside
+    # promoters who never joined a group as members may still be credited.
+    if inviter_joined is not None and inviter_joined > join.key:
+        return None
+    channel = code.channel if code is not None else UNKNOWN_CHANNEL
+    return Credit(
+        inviter=inviter, invitee=join.member, group=join.group, at=join.at, channel=channel
+    )
+
+
+@dataclass(frozen=True)
+class Stay:
+    """One stint of the invitee in the group they were invited into."""
+
+    joined_at: datetime
+    left_at: datetime | None
+    left_reason: str | None
+
+
+class Standing(StrEnum):
+    EFFECTIVE = "effective"
+    LEFT = "left"
+    KICKED = "kicked"
+    FLAGGED = "flagged"
+
+
+def standing_at(stays: Iterable[Stay], *, at: datetime, is_flagged: bool) -> Standing:
+    """Where a credit stands at `at`: a kick before then ends it for good; otherwise it counts
+    while the invitee is in the group (a re-join of the same group counts again)."""
+    if is_flagged:
+        return Standing.FLAGGED
+    present = False
+    for stay in stays:
+        if stay.joined_at > at:
+            continue
+        if stay.left_at is not None and stay.left_at <= at:
+            if stay.left_reason == "kicked":
+                return Standing.KICKED
+            continue
+        present = True
+    return Standing.EFFECTIVE if present else Standing.LEFT
+
+
+@dataclass(frozen=True)
+class InviterCount:
+    inviter: str
+    invited: int
+    effective: int
+    left: int
+    kicked: int
+    flagged: int
+    # When the inviter's effective count reached its final value: breaks leaderboard ties.
+    reached_at: datetime | None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "inviter": self.inviter, "invited": self.invited, "effective": self.effective,
+            "left": self.left, "kicked": self.kicked, "flagged": self.flagged,
+        }  # fmt: skip
+
+
+def count_invites(
+    credits: Iterable[tuple[Credit, Standing]],
+) -> list[InviterCount]:
+    """Per inviter, sorted by effective desc, then by who reached that count first."""
+    tally: dict[str, dict[Standing, list[datetime]]] = {}
+    for credit, standing in credits:
+        tally.setdefault(credit.inviter, {state: [] for state in Standing})[standing].append(
+            credit.at
+        )
+    counts = []
+    for inviter, by_state in tally.items():
+        effective = sorted(by_state[Standing.EFFECTIVE])
+        counts.append(
+            InviterCount(
+                inviter=inviter,
+                invited=sum(len(times) for times in by_state.values()),
+                effective=len(effective),
+                left=len(by_state[Standing.LEFT]),
+                kicked=len(by_state[Standing.KICKED]),
+                flagged=len(by_state[Standing.FLAGGED]),
+                reached_at=effective[-1] if effective else None,
+            )
+        )
+    counts.sort(key=lambda count: (-count.effective, count.reached_at or NEVER, count.inviter))
+    return counts

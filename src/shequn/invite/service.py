@@ -1,0 +1,138 @@
+"""Invite codes and invite counts: load the facts, let the rules decide."""
+
+import re
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shequn.invite.models import InviteCodeRecord
+from shequn.invite.rules import (
+    Credit,
+    FirstJoin,
+    InviteCode,
+    InviterCount,
+    Standing,
+    Stay,
+    count_invites,
+    credit_for,
+    standing_at,
+)
+from shequn.member.models import Member, Membership
+
+CODE_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+CHANNEL_PATTERN = re.compile(r"^\S{1,100}$")
+
+
+class InviteCodeTaken(ValueError):
+    def __init__(self, code: str) -> None:
+        super().__init__(f"invite code {code!r} already exists in this org")
+
+
+def create_invite_code(
+    session: Session,
+    org: str,
+    *,
+    owner: str,
+    group: str | None,
+    channel: str,
+    code: str | None,
+    now: datetime,
+) -> InviteCodeRecord:
+    """A personal code for `owner`; without an explicit code, one is made up that reads well."""
+    if code is not None and not CODE_PATTERN.match(code):
+        raise ValueError(f"code: {code!r} may only hold letters, digits and _ . : - (1-200)")
+    if not CHANNEL_PATTERN.match(channel):
+        raise ValueError(f"channel: {channel!r} must be one word of 1-100 characters")
+    chosen = code or f"inv-{owner}-{secrets.token_hex(3)}"
+    if session.get(InviteCodeRecord, (org, chosen)) is not None:
+        raise InviteCodeTaken(chosen)
+    record = InviteCodeRecord(
+        org=org, code=chosen, owner=owner, group_id=group, channel=channel, created_at=now
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
+@dataclass(frozen=True)
+class InviteQuery:
+    """Counts as of `at`, over credits whose first join falls in [since, until]."""
+
+    at: datetime
+    group: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def credits_of(session: Session, org: str) -> list[Credit]:
+    """Every credit the org's log supports, by the credit rules."""
+    codes = {
+        record.code: InviteCode(code=record.code, owner=record.owner, channel=record.channel)
+        for record in session.scalars(select(InviteCodeRecord).where(InviteCodeRecord.org == org))
+    }
+    joins = [
+        FirstJoin(
+            member=member.id,
+            group=member.first_group,
+            key=member.first_join_key,
+            at=member.first_joined_at,
+            inviter=member.first_inviter,
+            via_code=member.first_via_code,
+        )
+        for member in session.scalars(
+            select(Member).where(Member.org == org, Member.first_join_key.is_not(None))
+        )
+        if member.first_group is not None
+        and member.first_join_key is not None
+        and member.first_joined_at is not None
+    ]
+    first_join_keys = {join.member: join.key for join in joins}
+    found = (credit_for(join, codes=codes, first_join_keys=first_join_keys) for join in joins)
+    return [credit for credit in found if credit is not None]
+
+
+def count_invites_as_of(
+    session: Session, org: str, query: InviteQuery, *, flagged: frozenset[str] = frozenset()
+) -> list[InviterCount]:
+    """Per inviter: invited, effective, left, kicked and flagged, as of `query.at`.
+
+    `flagged` holds the members the audit marks fake (none until the audit exists).
+    """
+    credits = [
+        credit
+        for credit in credits_of(session, org)
+        if credit.at <= query.at
+        and (query.group is None or credit.group == query.group)
+        and (query.since is None or credit.at >= query.since)
+        and (query.until is None or credit.at <= query.until)
+    ]
+    stays: dict[tuple[str, str], list[Stay]] = defaultdict(list)
+    wanted = {(credit.group, credit.invitee) for credit in credits}
+    groups = sorted({group for group, _ in wanted})
+    for start in range(0, len(groups), 500):
+        rows = session.scalars(
+            select(Membership).where(
+                Membership.org == org, Membership.group_id.in_(groups[start : start + 500])
+            )
+        )
+        for row in rows:
+            if (row.group_id, row.member_id) in wanted:
+                stays[(row.group_id, row.member_id)].append(
+                    Stay(joined_at=row.joined_at, left_at=row.left_at, left_reason=row.left_reason)
+                )
+    judged: list[tuple[Credit, Standing]] = [
+        (
+            credit,
+            standing_at(
+                stays[(credit.group, credit.invitee)],
+                at=query.at,
+                is_flagged=credit.invitee in flagged,
+            ),
+        )
+        for credit in credits
+    ]
+    return count_invites(judged)
