@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from sqlalchemy import select
 
@@ -61,20 +61,20 @@ def test_serve_prints_a_token_takes_events_and_sends_the_welcome(tmp_path: Path)
         base = f"http://127.0.0.1:{port}"
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
+                if httpx2.get(f"{base}/healthz").status_code == 200:
                     break
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 time.sleep(0.1)
         joined = event(
             "j-1", "member.joined", "2026-11-22T20:00:00", {"group": "g1", "member": "u1"}
         )
         del joined["org"]
-        response = httpx.post(f"{base}/api/v1/events", json=[joined],
+        response = httpx2.post(f"{base}/api/v1/events", json=[joined],
                               headers={"Authorization": f"Bearer {token}"})  # fmt: skip
         assert response.json() == {"accepted": 1, "duplicates": 0, "rejected": []}
         sent = []
         while not sent and time.monotonic() < deadline:
-            outbox = httpx.get(f"{base}/api/v1/outbox",
+            outbox = httpx2.get(f"{base}/api/v1/outbox",
                                headers={"Authorization": f"Bearer {token}"}).json()  # fmt: skip
             sent = [action for action in outbox if action["status"] == "sent"]
             time.sleep(0.2)
