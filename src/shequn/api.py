@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from shequn.engine.intake import decode_body
 from shequn.engine.models import ActionRecord, ActionStatus
+from shequn.invite.livecode import UnknownLiveCode, route_next
 from shequn.invite.service import InviteQuery, count_invites_as_of
 from shequn.kit.time import TimeError, parse_instant, utc_now
 from shequn.org.service import org_of_token
@@ -152,3 +153,23 @@ def report_invites(
     with shequn_of(request).sessions() as session:
         counts = count_invites_as_of(session, org, query)
     return [InviterOut.model_validate(count.as_json()) for count in counts]
+
+
+class RouteOut(BaseModel):
+    group: str | None
+    task: str | None
+
+
+@router.post("/livecodes/{code}/next", response_model=RouteOut)
+def next_of_live_code(request: Request, org: Org, code: str) -> RouteOut:
+    """The group the next newcomer of a live code goes to; with every group full, `group` is
+    null and `task` names the operator task raised to open the next one."""
+    shequn = shequn_of(request)
+    with shequn.sessions.begin() as session:
+        context = shequn.context(session, org)
+        try:
+            route = route_next(context, org, code)
+        except UnknownLiveCode as error:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+        context.flush()
+    return RouteOut(group=route.group, task=route.task)

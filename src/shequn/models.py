@@ -3,7 +3,7 @@
 from shequn.commerce.models import Order, Refund
 from shequn.engine.models import ActionRecord, EventRecord, IntakeBatch, JobRecord
 from shequn.group.models import Group, Staff, Store
-from shequn.invite.models import InviteCodeRecord
+from shequn.invite.models import InviteCodeRecord, LiveCodeRecord
 from shequn.member.models import GroupMember, Member, MemberActivity, Membership
 from shequn.org.models import ApiToken, Org
 
@@ -16,6 +16,7 @@ __all__ = [
     "IntakeBatch",
     "InviteCodeRecord",
     "JobRecord",
+    "LiveCodeRecord",
     "Member",
     "MemberActivity",
     "Membership",

@@ -1,6 +1,7 @@
 """The composition root: one explicit list of what every domain plugs into the engine."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -12,10 +13,12 @@ from shequn.config import Settings
 from shequn.connectors.log import LogConnector
 from shequn.contract import PAYLOADS
 from shequn.db import create_engine, session_factory, upgrade
+from shequn.engine.context import Context
 from shequn.engine.intake import Intake
 from shequn.engine.registry import Registry
 from shequn.group.handlers import ANNOUNCE, CAPACITY_WATCH, WELCOME
 from shequn.group.projection import GROUPS
+from shequn.kit.time import utc_now
 from shequn.member.projection import MEMBERS
 from shequn.org.service import OrgDirectory
 
@@ -59,6 +62,12 @@ class Shequn:
             origin=origin,
             allowed_orgs=allowed_orgs,
         )
+
+    def context(self, session: Session, org: str, *, now: datetime | None = None) -> Context:
+        """A unit of work for a use case started by hand (CLI, API) rather than by events."""
+        now = now or utc_now()
+        tenants = self.registry.tenancy.ensure(session, [org], now)
+        return Context(session, registry=self.registry, tenants=tenants, now=now)
 
     def close(self) -> None:
         self.engine.dispose()

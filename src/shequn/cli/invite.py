@@ -9,6 +9,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from shequn.cli.common import DbOption, JsonOption, console, fail, opened
+from shequn.invite.livecode import add_pool_group, create_live_code, route_next
 from shequn.invite.models import InviteCodeRecord
 from shequn.invite.service import InviteQuery, count_invites_as_of, create_invite_code
 from shequn.kit.time import TimeError, parse_instant, utc_now
@@ -123,3 +124,74 @@ def report_invites(
             str(count.kicked), str(count.flagged),
         )  # fmt: skip
     console.print(table)
+
+
+livecode_app = typer.Typer(
+    help="Live codes (活码): one QR that fills a pool of groups in order.", no_args_is_help=True
+)
+
+
+@livecode_app.command("create")
+def livecode_create(
+    code: Annotated[str, typer.Argument(help="The live code, e.g. lc-double11.")],
+    groups: Annotated[str, typer.Option(help="Pool groups in the order they fill: g1,g2,g3.")],
+    db: DbOption = None,
+    org: OrgOption = None,
+    margin: Annotated[int, typer.Option(min=0, help="Seats kept free below capacity.")] = 10,
+    daily_cap: Annotated[
+        int | None, typer.Option(min=1, help="Newcomers one group takes per local day.")
+    ] = None,
+) -> None:
+    """Create a live code over a pool of groups (创建活码)."""
+    pool = [group.strip() for group in groups.split(",") if group.strip()]
+    with opened(db) as shequn, shequn.sessions.begin() as session:
+        org_id = org or shequn.settings.default_org
+        context = shequn.context(session, org_id)
+        try:
+            create_live_code(
+                session, org_id, code=code, groups=pool, margin=margin, daily_cap=daily_cap,
+                context=context,
+            )  # fmt: skip
+        except ValueError as error:
+            fail(str(error))
+    console.print(f"live code 活码 {code}: {' → '.join(pool)}")
+
+
+@livecode_app.command("add-group")
+def livecode_add_group(
+    code: Annotated[str, typer.Argument(help="The live code.")],
+    group: Annotated[str, typer.Argument(help="The group to add at the end of the pool.")],
+    db: DbOption = None,
+    org: OrgOption = None,
+) -> None:
+    """Add a newly opened group to a live code's pool (活码加群)."""
+    with opened(db) as shequn, shequn.sessions.begin() as session:
+        try:
+            record = add_pool_group(session, org or shequn.settings.default_org, code, group)
+        except (LookupError, ValueError) as error:
+            fail(str(error))
+    console.print(f"live code 活码 {code}: {' → '.join(record.groups)}")
+
+
+@livecode_app.command("next")
+def livecode_next(
+    code: Annotated[str, typer.Argument(help="The live code.")],
+    db: DbOption = None,
+    org: OrgOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Which group the next newcomer goes to; raises an operator task when all are full."""
+    with opened(db) as shequn, shequn.sessions.begin() as session:
+        org_id = org or shequn.settings.default_org
+        context = shequn.context(session, org_id)
+        try:
+            route = route_next(context, org_id, code)
+        except LookupError as error:
+            fail(str(error))
+        context.flush()
+    if as_json:
+        print(json.dumps({"group": route.group, "task": route.task}))
+    elif route.group is not None:
+        console.print(route.group)
+    else:
+        console.print(f"every group is full 群都满了: operator task {route.task} (shequn outbox)")

@@ -28,8 +28,7 @@ from shequn.cli.common import (
     fail,
     opened,
 )
-from shequn.cli.invite import invite_app, report_app
-from shequn.engine.context import Context
+from shequn.cli.invite import invite_app, livecode_app, report_app
 from shequn.engine.dispatch import dispatch_due
 from shequn.engine.intake import decode_json_lines
 from shequn.engine.models import ActionRecord, ActionStatus, JobRecord, JobStatus
@@ -57,6 +56,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(invite_app, name="invite")
 app.add_typer(report_app, name="report")
+app.add_typer(livecode_app, name="livecode")
 
 
 @app.command()
@@ -326,15 +326,13 @@ def schedule_announce(
     """Post a message into a group at a set time, optionally every day (定时群发)."""
     with opened(db) as shequn, shequn.sessions.begin() as session:
         org_id = org or shequn.settings.default_org
-        now = utc_now()
-        tenants = shequn.registry.tenancy.ensure(session, [org_id], now)
-        first = _local_instant(at, tenants[org_id].timezone)
-        context = Context(session, registry=shequn.registry, tenants=tenants, now=now)
+        context = shequn.context(session, org_id)
+        zone_name = context.tenant(org_id).timezone
+        first = _local_instant(at, zone_name)
         jobs = schedule_announcements(
             context, org=org_id, group=group, first=first, days=days, text=text
         )
         context.flush()
-    zone_name = tenants[org_id].timezone
     for job in jobs:
         local = job.due_at.astimezone(zone(zone_name))
         console.print(f"scheduled 已安排 {job.id} at {local:%Y-%m-%d %H:%M} {zone_name}")

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shequn.db import Base
@@ -19,4 +19,19 @@ class InviteCodeRecord(Base):
     group_id: Mapped[str | None] = mapped_column(String(200))
     # Acquisition channel label: poster, moments, douban, store-qr, kol:NAME …
     channel: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
+class LiveCodeRecord(Base):
+    """A live code (活码): one QR that sends each newcomer to the first pool group with room."""
+
+    __tablename__ = "live_code"
+
+    org: Mapped[str] = mapped_column(String(200), primary_key=True)
+    code: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # Group ids in the order they fill.
+    groups: Mapped[list[str]] = mapped_column(JSON)
+    margin: Mapped[int]
+    # Newcomers one group takes per local day, or None for no cap.
+    daily_cap: Mapped[int | None]
     created_at: Mapped[datetime]

@@ -149,3 +149,35 @@ def count_invites(
         )
     counts.sort(key=lambda count: (-count.effective, count.reached_at or NEVER, count.inviter))
     return counts
+
+
+DEFAULT_CAPACITY = 500  # a WeChat / WeCom customer group
+DEFAULT_MARGIN = 10
+
+
+@dataclass(frozen=True)
+class PoolGroup:
+    """One group of a live code's pool, as it stands now."""
+
+    group: str
+    member_count: int
+    capacity: int | None
+    joins_today: int
+    is_open: bool = True
+
+
+def has_room(group: PoolGroup, *, margin: int, daily_cap: int | None) -> bool:
+    capacity = group.capacity or DEFAULT_CAPACITY
+    if not group.is_open or group.member_count >= capacity - margin:
+        return False
+    return daily_cap is None or group.joins_today < daily_cap
+
+
+def route_newcomer(
+    pool: Iterable[PoolGroup], *, margin: int = DEFAULT_MARGIN, daily_cap: int | None = None
+) -> str | None:
+    """The first group of the pool, in its order, that still has room; None when all are full."""
+    for group in pool:
+        if has_room(group, margin=margin, daily_cap=daily_cap):
+            return group.group
+    return None
