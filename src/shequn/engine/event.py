@@ -2,7 +2,7 @@
 
 import builtins
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -58,18 +58,8 @@ class Event:
         return self.data
 
     def placed(self, batch: int, position: int) -> "Event":
-        return Event(
-            org=self.org,
-            source=self.source,
-            id=self.id,
-            type=self.type,
-            at=self.at,
-            offset_minutes=self.offset_minutes,
-            data=self.data,
-            line=self.line,
-            batch=batch,
-            position=position,
-            key=order_key(self.at, batch, position),
+        return replace(
+            self, batch=batch, position=position, key=order_key(self.at, batch, position)
         )
 
 
