@@ -430,3 +430,9 @@ def test_a_member_who_leaves_and_rejoins_twice_in_one_batch_has_three_stints(
         stints = session.scalars(select(Membership).order_by(Membership.stint)).all()
         assert [(s.stint, s.left_reason) for s in stints] == [(1, "quit"), (2, "kicked"), (3, None)]
     assert rebuilt(shequn) == state_of(shequn)
+
+
+def test_a_byte_order_mark_at_the_start_of_a_file_is_tolerated(shequn: Shequn) -> None:
+    first = json.dumps(group_created()).encode()
+    summary = ingest(shequn, [b"\xef\xbb\xbf" + first])
+    assert (summary.accepted, summary.rejected) == (1, [])

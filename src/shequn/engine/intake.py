@@ -46,6 +46,9 @@ def decode_json_lines(lines: Iterable[bytes]) -> Iterator[Decoded | Rejection]:
         except UnicodeDecodeError as error:
             yield Rejection(None, number, f"invalid UTF-8 at byte {error.start}")
             continue
+        if number == 1:
+            # Files saved by Windows tools often start with a byte-order mark.
+            text = text.removeprefix("\ufeff")
         try:
             # Decimal keeps amounts exact from the first byte on.
             yield number, json.loads(text, parse_float=Decimal)

@@ -1,5 +1,6 @@
 """The background loop of `shequn serve`: runs due jobs and dispatches the outbox."""
 
+import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -12,6 +13,8 @@ from shequn.engine.dispatch import dispatch_due
 from shequn.engine.registry import Registry
 from shequn.engine.scheduler import run_due_jobs
 from shequn.kit.time import utc_now
+
+logger = logging.getLogger(__name__)
 
 
 class Worker:
@@ -44,12 +47,19 @@ class Worker:
         run_due_jobs(self.sessions, self.registry, now=now, console=self.console)
         dispatch_due(self.sessions, self.registry, now=now)
 
+    def _report(self, message: str) -> None:
+        if self.console is not None:
+            self.console.log(message)
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 self.tick()
             except SQLAlchemyError as error:
                 # The database may be restarting; the next tick tries again.
-                if self.console is not None:
-                    self.console.log(f"[yellow]worker: database error, retrying: {error}[/]")
+                self._report(f"[yellow]worker: database error, retrying: {error}[/]")
+            except Exception as error:
+                # A bug in one job or connector must not stop every later job and send.
+                self._report(f"[red]worker: {type(error).__name__}: {error}[/]")
+                logger.exception("worker tick failed")
             self._stop.wait(self.tick_seconds)
