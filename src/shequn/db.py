@@ -20,6 +20,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 JsonData = JSON().with_variant(postgresql.JSONB(), "postgresql")
 
+# Rows updated on most batches (counters, sightings) keep free space on their page so that
+# PostgreSQL updates them in place (HOT) instead of growing every index.
+UPDATED_IN_PLACE: dict[str, Any] = {"postgresql_with": {"fillfactor": 70}}
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shequn.db import Base
+from shequn.db import UPDATED_IN_PLACE, Base
 
 
 class Store(Base):
@@ -26,6 +26,7 @@ class Staff(Base):
 
 class Group(Base):
     __tablename__ = "chat_group"
+    __table_args__ = UPDATED_IN_PLACE
 
     org: Mapped[str] = mapped_column(String(200), primary_key=True)
     id: Mapped[str] = mapped_column(String(200), primary_key=True)

@@ -5,11 +5,12 @@ from datetime import datetime
 from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shequn.db import Base
+from shequn.db import UPDATED_IN_PLACE, Base
 
 
 class Member(Base):
     __tablename__ = "member"
+    __table_args__ = UPDATED_IN_PLACE
 
     org: Mapped[str] = mapped_column(String(200), primary_key=True)
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -72,6 +73,7 @@ class MemberActivity(Base):
     """Messages and reactions a member posted in a group; counters, added to in bulk."""
 
     __tablename__ = "member_activity"
+    __table_args__ = UPDATED_IN_PLACE
 
     org: Mapped[str] = mapped_column(String(200), primary_key=True)
     group_id: Mapped[str] = mapped_column(String(200), primary_key=True)

@@ -81,6 +81,7 @@ def upgrade() -> None:
         sa.Column("profile_key", sa.String(length=48), nullable=True),
         sa.Column("dismissed_at", shequn.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("org", "id", name=op.f("pk_chat_group")),
+        postgresql_with={"fillfactor": 70},
     )
     op.create_table(
         "event",
@@ -176,6 +177,7 @@ def upgrade() -> None:
         sa.Column("first_via_kind", sa.String(length=32), nullable=True),
         sa.Column("first_via_code", sa.String(length=200), nullable=True),
         sa.PrimaryKeyConstraint("org", "id", name=op.f("pk_member")),
+        postgresql_with={"fillfactor": 70},
     )
     op.create_table(
         "member_activity",
@@ -186,6 +188,7 @@ def upgrade() -> None:
         sa.Column("reactions", sa.Integer(), nullable=False),
         sa.Column("last_active_at", shequn.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("org", "group_id", "member_id", name=op.f("pk_member_activity")),
+        postgresql_with={"fillfactor": 70},
     )
     op.create_table(
         "membership",
