@@ -2,11 +2,13 @@
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
 from shequn.app import create_app
+from shequn.engine.scheduler import run_due_jobs
 from shequn.kit.time import utc_now
 from shequn.org.service import create_token, save_org
 from shequn.wiring import Shequn
@@ -122,16 +124,14 @@ def test_health_and_openapi_are_served(client: TestClient) -> None:
 
 def test_the_outbox_lists_the_orgs_actions(client: TestClient, shequn: Shequn, token: str) -> None:
     with shequn.sessions.begin() as session:
-        save_org(
-            session,
-            "demo",
-            name=None,
-            timezone="Asia/Shanghai",
-            settings={"welcome_text": "欢迎"},
-            now=utc_now(),
-        )
-    client.post("/api/v1/events", json=[joined(1)], headers={"Authorization": f"Bearer {token}"})
+        settings = {"welcome_text": "欢迎", "welcome_window_seconds": 1}
+        save_org(session, "demo", name=None, timezone="Asia/Shanghai", settings=settings,
+                 now=utc_now())  # fmt: skip
+    just_now = (utc_now() - timedelta(seconds=30)).isoformat()
+    newcomer = joined(1, at=just_now)
+    client.post("/api/v1/events", json=[newcomer], headers={"Authorization": f"Bearer {token}"})
+    run_due_jobs(shequn.sessions, shequn.registry, now=utc_now())
     listed = client.get("/api/v1/outbox", headers={"Authorization": f"Bearer {token}"}).json()
-    assert [(a["kind"], a["member"], a["status"]) for a in listed] == [
-        ("send_message", "u1", "pending")
+    assert [(a["kind"], a["payload"]["mentions"], a["status"]) for a in listed] == [
+        ("send_message", ["u1"], "pending")
     ]

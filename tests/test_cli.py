@@ -1,12 +1,14 @@
 """The command line contract operators script against."""
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from shequn.cli.main import app
+from shequn.kit.time import utc_now
 from shequn.wiring import Shequn
 from tests.conftest import event, lines_of
 
@@ -55,21 +57,21 @@ def test_ingest_of_an_unreadable_file_fails_with_its_name(shequn: Shequn, tmp_pa
     assert f"cannot read {missing}" in result.stderr
 
 
-def test_org_token_outbox_and_rebuild_work_from_the_command_line(
+def test_org_token_jobs_outbox_and_rebuild_work_from_the_command_line(
     shequn: Shequn, tmp_path: Path
 ) -> None:
     db = shequn.settings.database_url
-    created = runner.invoke(
-        app, ["org", "create", "demo", "--welcome-text", "欢迎 {nickname}", "--db", db]
-    )
+    created = runner.invoke(app, ["org", "create", "demo", "--welcome-text", "欢迎 {nickname}",
+                                  "--welcome-window", "1", "--db", db])  # fmt: skip
     assert created.exit_code == 0, created.output
     token = runner.invoke(app, ["token", "create", "--org", "demo", "--db", db])
     assert token.stdout.startswith("sq_")
-    log = write_log(
-        tmp_path / "e.jsonl",
-        [event("j-1", "member.joined", "2020-11-07T10:00:00", {"group": "g1", "member": "u1"})],
-    )
-    runner.invoke(app, ["ingest", str(log), "--db", db])
+    just_now = (utc_now() - timedelta(seconds=30)).isoformat()
+    newcomer = event("j-1", "member.joined", just_now, {"group": "g1", "member": "u1"})
+    runner.invoke(app, ["ingest", str(write_log(tmp_path / "e.jsonl", [newcomer])), "--db", db])
+    ran = runner.invoke(app, ["jobs", "run", "--db", db])
+    assert "group.welcome" in ran.stdout
+    assert "done" in ran.stdout
     listed = runner.invoke(app, ["outbox", "--json", "--db", db])
     assert [a["kind"] for a in json.loads(listed.stdout)] == ["send_message"]
     dispatched = runner.invoke(app, ["outbox", "dispatch", "--db", db])

@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select
 
 from shequn.config import Settings
 from shequn.db import Base
-from shequn.engine.models import ActionRecord, EventRecord, IntakeBatch
+from shequn.engine.models import ActionRecord, EventRecord, IntakeBatch, JobRecord
 from shequn.engine.rebuild import dump_state
 from shequn.kit.time import utc_now
 from shequn.loadgen import generate_events, write_jsonl
@@ -36,6 +36,8 @@ MAX_RUNS = 30
 MAX_DELAY = 0.3
 POLL = 0.02
 WELCOME = "欢迎 {nickname}"
+# Groups of 500 with this margin raise a "nearly full" task at 40 members: the outbox fills.
+MARGIN = 460
 
 
 @pytest.fixture
@@ -53,7 +55,8 @@ def reference_url(db_url: str, tmp_path: Path) -> Iterator[str]:
 
 
 def open_empty_store(url: str) -> Shequn:
-    """Open, empty every table, and configure the org so each newcomer gets a welcome action."""
+    """Open, empty every table, and configure the org so newcomers get welcome jobs and
+    filling groups raise operator tasks."""
     store = open_shequn(Settings(database_url=url, action_log=""))
     with store.sessions.begin() as session:
         for table in reversed(Base.metadata.sorted_tables):
@@ -63,7 +66,7 @@ def open_empty_store(url: str) -> Shequn:
             "bench",
             name=None,
             timezone="Asia/Shanghai",
-            settings={"welcome_text": WELCOME},
+            settings={"welcome_text": WELCOME, "capacity_margin": MARGIN},
             now=utc_now(),
         )
     return store
@@ -130,7 +133,20 @@ def snapshot(store: Shequn) -> dict[str, Any]:
             )
         ]
         state = dump_state(session, store.registry)
-    return {"batches": list(batches), "log": log, "state": state, "outbox": outbox}
+        jobs = [
+            tuple(row)
+            for row in session.execute(
+                select(
+                    JobRecord.id,
+                    JobRecord.org,
+                    JobRecord.kind,
+                    JobRecord.due_at,
+                    JobRecord.payload,
+                    JobRecord.status,
+                ).order_by(JobRecord.id)
+            )
+        ]
+    return {"batches": list(batches), "log": log, "state": state, "outbox": outbox, "jobs": jobs}
 
 
 def kill_repeatedly(log: Path, store: Shequn, url: str, cwd: Path, total: int) -> list[int]:
@@ -184,13 +200,15 @@ def test_ingest_killed_at_random_points_then_rerun_ends_exactly_like_an_uninterr
         assert finished["duplicates"] == already_stored
 
         expected, actual = snapshot(reference), snapshot(crashed)
-        assert expected["outbox"], "the welcome text should have put actions in the outbox"
+        assert expected["outbox"], "filling groups should have put tasks in the outbox"
+        assert expected["jobs"], "newcomers should have been given welcome jobs"
         assert len(actual["log"]) == total
         assert actual["batches"] == expected["batches"]
         assert actual["log"] == expected["log"]
         for table, rows in expected["state"].items():
             assert actual["state"][table] == rows, f"{table} differs from the uninterrupted run"
         assert actual["outbox"] == expected["outbox"]
+        assert actual["jobs"] == expected["jobs"]
     finally:
         with crashed.sessions.begin() as session:
             for table in reversed(Base.metadata.sorted_tables):

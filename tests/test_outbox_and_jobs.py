@@ -43,53 +43,97 @@ def join(n: int, *, group: str = "new-3") -> dict[str, object]:
 
 def actions(shequn: Shequn) -> list[ActionRecord]:
     with shequn.sessions() as session:
-        return list(session.scalars(select(ActionRecord).order_by(ActionRecord.cause)))
+        return list(
+            session.scalars(select(ActionRecord).order_by(ActionRecord.cause, ActionRecord.id))
+        )
+
+
+# 10:10 in Shanghai: every welcome of the joins below (10:00-10:09) is due and under 10 min late.
+WELCOME_TIME = datetime(2020, 11, 7, 2, 10, tzinfo=UTC)
+
+
+def welcome(shequn: Shequn) -> list[ActionRecord]:
+    run_due_jobs(shequn.sessions, shequn.registry, now=WELCOME_TIME)
+    return [action for action in actions(shequn) if action.cause.startswith("job:")]
 
 
 def test_a_newcomer_is_welcomed_by_name_with_a_mention(shequn: Shequn) -> None:
     configure(shequn, welcome_text="欢迎 @{nickname} 加入{group}!今晚8:30群内抽奖")
-    ingest(
-        shequn,
-        [
-            event(
-                "g", "group.upserted", "2020-11-07T09:00:00", {"group": "new-3", "name": "新3群"}
-            ),
-            event(
-                "p", "member.upserted", "2020-11-07T09:59:00", {"member": "u1", "nickname": "小美"}
-            ),
-            join(1),
-        ],
-    )
-    [action] = actions(shequn)
-    assert (action.kind, action.group_id, action.member_id, action.status, action.platform) == (
-        "send_message",
-        "new-3",
-        "u1",
-        ActionStatus.PENDING,
-        "telegram",
-    )
+    group = {"group": "new-3", "name": "新3群"}
+    profile = {"member": "u1", "nickname": "小美"}
+    ingest(shequn, [
+        event("g", "group.upserted", "2020-11-07T09:00:00", group),
+        event("p", "member.upserted", "2020-11-07T09:59:00", profile),
+        join(1),
+    ])  # fmt: skip
+    assert actions(shequn) == []  # nothing is posted before the window closes
+    [action] = welcome(shequn)
+    assert (action.kind, action.group_id, action.status, action.platform) == (
+        "send_message", "new-3", ActionStatus.PENDING, "telegram",
+    )  # fmt: skip
     assert action.payload == {"text": "欢迎 @小美 加入新3群!今晚8:30群内抽奖", "mentions": ["u1"]}
-    assert action.cause == "telegram:j-1"
+
+
+def newcomers_at(*times: str) -> list[dict[str, object]]:
+    profiles = [
+        event(
+            f"p{n}", "member.upserted", "2020-11-07T09:00:00", {"member": f"u{n}", "nickname": name}
+        )
+        for n, name in enumerate(["小美", "小红", "小兰", "小青", "小白"])
+    ]
+    joins = [
+        event(f"j{n}", "member.joined", f"2020-11-07T{at}", {"group": "new-3", "member": f"u{n}"})
+        for n, at in enumerate(times)
+    ]
+    return [*profiles, *joins]
+
+
+def test_newcomers_within_one_minute_share_one_welcome(shequn: Shequn) -> None:
+    configure(shequn, welcome_text="欢迎 {nickname}!")
+    ingest(shequn, newcomers_at("10:00:05", "10:00:20", "10:00:50", "10:01:10"))
+    welcomes = welcome(shequn)
+    assert [(a.payload["text"], a.payload["mentions"]) for a in welcomes] in (
+        [("欢迎 小美、小红、小兰!", ["u0", "u1", "u2"]), ("欢迎 小青!", ["u3"])],
+        [("欢迎 小青!", ["u3"]), ("欢迎 小美、小红、小兰!", ["u0", "u1", "u2"])],
+    )
+
+
+def test_a_welcome_mentions_at_most_the_orgs_limit_per_message(shequn: Shequn) -> None:
+    configure(shequn, welcome_text="欢迎 {nickname}", welcome_max_mentions=2)
+    ingest(shequn, newcomers_at("10:00:01", "10:00:02", "10:00:03", "10:00:04", "10:00:05"))
+    assert sorted(a.payload["mentions"] for a in welcome(shequn)) == [
+        ["u0", "u1"], ["u2", "u3"], ["u4"],
+    ]  # fmt: skip
+
+
+def test_someone_who_left_before_the_welcome_is_not_mentioned(shequn: Shequn) -> None:
+    configure(shequn, welcome_text="欢迎 {nickname}")
+    left = event("l0", "member.left", "2020-11-07T10:00:30",
+                 {"group": "new-3", "member": "u0", "reason": "quit"})  # fmt: skip
+    ingest(shequn, [*newcomers_at("10:00:05", "10:00:10"), left])
+    assert [a.payload["mentions"] for a in welcome(shequn)] == [["u1"]]
 
 
 def test_no_welcome_is_sent_without_a_configured_text(shequn: Shequn) -> None:
     ingest(shequn, [join(1)])
-    assert actions(shequn) == []
+    assert welcome(shequn) == []
 
 
 def test_a_redelivered_join_decides_nothing_twice(shequn: Shequn) -> None:
     configure(shequn, welcome_text="欢迎")
     ingest(shequn, [join(1)])
     ingest(shequn, [join(1), {**join(1), "id": "j-1-again"}])
-    assert len(actions(shequn)) == 1
+    assert len(welcome(shequn)) == 1
 
 
-def test_rebuild_decides_no_new_actions(shequn: Shequn) -> None:
+def test_rebuild_decides_no_new_actions_or_jobs(shequn: Shequn) -> None:
     configure(shequn, welcome_text="欢迎")
     ingest(shequn, [join(1), join(2)])
+    welcomed = [a.payload["mentions"] for a in welcome(shequn)]
     with shequn.sessions.begin() as session:
         rebuild(session, shequn.registry, now=utc_now())
-    assert [a.member_id for a in actions(shequn)] == ["u1", "u2"]
+    assert [a.payload["mentions"] for a in welcome(shequn)] == welcomed == [["u1"], ["u2"]]
+    assert len(jobs(shequn)) == 2
 
 
 def test_a_group_short_of_its_margin_raises_one_operator_task(shequn: Shequn) -> None:
@@ -111,6 +155,7 @@ def test_a_group_short_of_its_margin_raises_one_operator_task(shequn: Shequn) ->
 def test_the_dispatcher_sends_pending_actions_through_the_log_connector(shequn: Shequn) -> None:
     configure(shequn, welcome_text="欢迎")
     ingest(shequn, [join(1)])
+    welcome(shequn)
     tally = dispatch_due(shequn.sessions, shequn.registry, now=utc_now())
     assert tally == {"sent": 1}
     [action] = actions(shequn)
@@ -134,6 +179,7 @@ class FlakyConnector:
 def test_a_rate_limited_action_is_retried_no_sooner_than_the_platform_asks(shequn: Shequn) -> None:
     configure(shequn, welcome_text="欢迎")
     ingest(shequn, [join(1)])
+    welcome(shequn)
     connector = FlakyConnector(
         [ActionFailed("429", retryable=True, retry_after=timedelta(seconds=30))]
     )
@@ -150,6 +196,7 @@ def test_a_rate_limited_action_is_retried_no_sooner_than_the_platform_asks(shequ
 def test_a_permanent_failure_marks_the_action_failed_with_its_reason(shequn: Shequn) -> None:
     configure(shequn, welcome_text="欢迎")
     ingest(shequn, [join(1)])
+    welcome(shequn)
     shequn.registry.connectors["telegram"] = FlakyConnector(
         [ActionFailed("bot was kicked from the group", retryable=False)]
     )

@@ -16,7 +16,7 @@ from shequn.db import create_engine, session_factory, upgrade
 from shequn.engine.context import Context
 from shequn.engine.intake import Intake
 from shequn.engine.registry import Registry
-from shequn.group.handlers import ANNOUNCE, CAPACITY_WATCH, WELCOME
+from shequn.group.handlers import ANNOUNCE, CAPACITY_WATCH, WELCOME, WELCOME_NEWCOMERS
 from shequn.group.projection import GROUPS
 from shequn.kit.time import utc_now
 from shequn.member.projection import MEMBERS
@@ -29,9 +29,10 @@ def build_registry(settings: Settings, *, console: Console | None = None) -> Reg
     registry.add_projection(GROUPS)
     registry.add_projection(MEMBERS)
     registry.add_projection(ORDERS)
-    registry.add_reaction(WELCOME)
+    registry.add_reaction(WELCOME_NEWCOMERS)
     registry.add_reaction(CAPACITY_WATCH)
     registry.add_job_kind(ANNOUNCE)
+    registry.add_job_kind(WELCOME)
     action_log = Path(settings.action_log) if settings.action_log else None
     registry.connectors["log"] = LogConnector(action_log, console=console)
     return registry

@@ -172,6 +172,13 @@ def org_create(
             help="Welcome newcomers with this text; {nickname} and {group} are filled in."
         ),
     ] = None,
+    welcome_window: Annotated[
+        int | None,
+        typer.Option(min=1, help="Seconds of newcomers greeted together in one message (60)."),
+    ] = None,
+    welcome_max_mentions: Annotated[
+        int | None, typer.Option(min=1, help="Most @-mentions in one welcome message (20).")
+    ] = None,
     capacity_margin: Annotated[
         int | None,
         typer.Option(min=0, help="A task is raised when a group is this many short of full."),
@@ -185,6 +192,10 @@ def org_create(
     settings: dict[str, object] = {}
     if welcome_text is not None:
         settings["welcome_text"] = welcome_text
+    if welcome_window is not None:
+        settings["welcome_window_seconds"] = welcome_window
+    if welcome_max_mentions is not None:
+        settings["welcome_max_mentions"] = welcome_max_mentions
     if capacity_margin is not None:
         settings["capacity_margin"] = capacity_margin
     with opened(db) as shequn, shequn.sessions.begin() as session:

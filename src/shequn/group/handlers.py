@@ -2,19 +2,28 @@
 and scheduled announcements are posted."""
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import cast
+
+from sqlalchemy import select
 
 from shequn.contract import MemberJoined
 from shequn.engine.action import Action, ActionKind
-from shequn.engine.context import Context
+from shequn.engine.context import Context, Job
 from shequn.engine.event import Event
 from shequn.engine.models import JobRecord
 from shequn.engine.registry import JobKind, Reaction
 from shequn.group.models import Group, Staff
-from shequn.group.rules import capacity_margin, has_just_filled, nearly_full_task, welcome_text
+from shequn.group.rules import (
+    capacity_margin,
+    has_just_filled,
+    nearly_full_task,
+    welcome_messages,
+    welcome_policy,
+    welcome_slot,
+)
 from shequn.kit.ids import stable_id
-from shequn.member.models import GroupMember, Member
+from shequn.member.models import GroupMember, Member, Membership
 
 
 def _newly_joined(context: Context, event: Event, data: MemberJoined) -> bool:
@@ -28,29 +37,65 @@ def prefetch_staff(context: Context, events: Sequence[Event]) -> None:
 
 
 def welcome_newcomer(context: Context, event: Event) -> None:
+    """Schedule the welcome of the window this join falls in; joins of one window share it."""
     data = event.payload(MemberJoined)
-    template = context.tenant(event.org).settings.get("welcome_text")
-    if not isinstance(template, str) or not template or not _newly_joined(context, event, data):
+    policy = welcome_policy(context.tenant(event.org).settings)
+    if policy is None or not _newly_joined(context, event, data):
         return
     if context.rows.get(Staff, (event.org, data.member)) is not None:
         return
-    group = cast(Group, context.rows.get(Group, (event.org, data.group)))
-    member = context.rows.get(Member, (event.org, data.member))
-    text = welcome_text(
-        template, nickname=member.nickname if member else None, group_name=group.name
-    )
-    context.emit(
-        Action(
-            id=stable_id("welcome", event.org, event.source, event.id),
+    since, until = welcome_slot(event.at, policy.window)
+    context.schedule(
+        Job(
+            id=stable_id("welcome", event.org, data.group, since.isoformat()),
             org=event.org,
-            kind=ActionKind.SEND_MESSAGE,
-            cause=f"{event.source}:{event.id}",
-            platform=group.platform,
-            group=group.id,
-            member=data.member,
-            payload={"text": text, "mentions": [data.member]},
+            kind=WELCOME.name,
+            due_at=until,
+            payload={"group": data.group, "since": since.isoformat(), "until": until.isoformat()},
         )
     )
+
+
+def post_welcome(context: Context, job: JobRecord) -> None:
+    """@-mention everyone who joined in the window and is still there, in as few messages as
+    the org's mention limit allows."""
+    policy = welcome_policy(context.tenant(job.org).settings)
+    group = context.rows.get(Group, (job.org, str(job.payload["group"])))
+    if policy is None or group is None:
+        return
+    since = datetime.fromisoformat(str(job.payload["since"]))
+    until = datetime.fromisoformat(str(job.payload["until"]))
+    staff = select(Staff.id).where(Staff.org == job.org)
+    newcomers = context.session.execute(
+        select(Membership.member_id, Member.nickname)
+        .join(Member, (Member.org == Membership.org) & (Member.id == Membership.member_id))
+        .where(
+            Membership.org == job.org,
+            Membership.group_id == group.id,
+            Membership.joined_at >= since,
+            Membership.joined_at < until,
+            Membership.left_at.is_(None),
+            Membership.member_id.not_in(staff),
+        )
+        .order_by(Membership.join_key)
+    ).all()
+    welcomes = welcome_messages(
+        policy,
+        newcomers=[(member, nickname) for member, nickname in newcomers],
+        group_name=group.name,
+    )
+    for number, welcome in enumerate(welcomes):
+        context.emit(
+            Action(
+                id=stable_id("welcome", job.id, number),
+                org=job.org,
+                kind=ActionKind.SEND_MESSAGE,
+                cause=f"job:{job.id}",
+                platform=group.platform,
+                group=group.id,
+                payload={"text": welcome.text, "mentions": list(welcome.mentions)},
+            )
+        )
 
 
 def watch_capacity(context: Context, event: Event) -> None:
@@ -100,8 +145,13 @@ def post_announcement(context: Context, job: JobRecord) -> None:
     )
 
 
-WELCOME = Reaction(name="welcome", on={"member.joined": welcome_newcomer}, prefetch=prefetch_staff)
+WELCOME_NEWCOMERS = Reaction(
+    name="welcome", on={"member.joined": welcome_newcomer}, prefetch=prefetch_staff
+)
 CAPACITY_WATCH = Reaction(name="capacity-watch", on={"member.joined": watch_capacity})
+
+# A welcome ten minutes late still greets people who just arrived; an hour late it is noise.
+WELCOME = JobKind(name="group.welcome", run=post_welcome, max_lateness=timedelta(minutes=10))
 
 # An announcement half an hour late still makes sense; "tonight at 20:30" posted at midnight does not.
 ANNOUNCE = JobKind(name="group.announce", run=post_announcement, max_lateness=timedelta(minutes=30))
