@@ -218,3 +218,32 @@ def test_the_api_reports_the_same_counts_as_the_command_line(shequn: Shequn) -> 
         bad = client.get("/api/v1/reports/invites", params={"from": "yesterday"}, headers=headers)
         assert bad.status_code == 422
         assert bad.json()["detail"] == "from: 'yesterday' is not an ISO 8601 time"
+
+
+def test_the_invite_tree_gives_generations_depth_k_factor_and_channels(shequn: Shequn) -> None:
+    # Staff s1 shares a store QR; A brings B and C; B brings D through a douban code.
+    with shequn.sessions.begin() as session:
+        create_invite_code(session, "demo", owner="s1", group=None, channel="store-qr",
+                           code="qr-s1", now=utc_now())  # fmt: skip
+        create_invite_code(session, "demo", owner="B", group=None, channel="douban",
+                           code="inv-B", now=utc_now())  # fmt: skip
+    ingest(shequn, [
+        joined("A", "09:00:00", code="qr-s1"), joined("Z", "09:30:00"),
+        joined("B", "10:00:00", inviter="A"), joined("C", "10:05:00", inviter="A"),
+        joined("D", "11:00:00", code="inv-B"),
+    ])  # fmt: skip
+    db = shequn.settings.database_url
+    result = runner.invoke(app, ["report", "fission", "--org", "demo", "--json", "--db", db])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "members": 5,
+        "credited": 4,  # A (by staff s1), B, C, D
+        "inviters": 3,  # s1, A, B
+        "k_factor": 1.3333,
+        "depth": 3,  # s1 -> A -> B -> D
+        "generations": {"0": 1, "1": 1, "2": 2, "3": 1},
+        "channels": {"unknown": 3, "douban": 1, "store-qr": 1},
+    }
+    window = runner.invoke(app, ["report", "fission", "--org", "demo", "--json", "--db", db,
+                                 "--from", "2020-11-07T10:00:00+08:00"])  # fmt: skip
+    assert json.loads(window.stdout)["members"] == 3

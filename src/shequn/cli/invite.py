@@ -11,7 +11,12 @@ from sqlalchemy import select
 from shequn.cli.common import DbOption, JsonOption, console, fail, opened
 from shequn.invite.livecode import add_pool_group, create_live_code, route_next
 from shequn.invite.models import InviteCodeRecord
-from shequn.invite.service import InviteQuery, count_invites_as_of, create_invite_code
+from shequn.invite.service import (
+    InviteQuery,
+    count_invites_as_of,
+    create_invite_code,
+    summarize_fission_of,
+)
 from shequn.kit.time import TimeError, parse_instant, utc_now
 
 invite_app = typer.Typer(
@@ -123,6 +128,40 @@ def report_invites(
             count.inviter, str(count.invited), str(count.effective), str(count.left),
             str(count.kicked), str(count.flagged),
         )  # fmt: skip
+    console.print(table)
+
+
+@report_app.command("fission")
+def report_fission(
+    db: DbOption = None,
+    org: OrgOption = None,
+    group: Annotated[
+        str | None, typer.Option(help="Only members who first joined this group.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--from", help="First joins from (ISO 8601 with offset).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="First joins up to (ISO 8601 with offset).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The invite tree (裂变): K-factor, depth, generations and acquisition channels."""
+    with opened(db) as shequn, shequn.sessions() as session:
+        summary = summarize_fission_of(
+            session, org or shequn.settings.default_org, group=group,
+            since=_instant("--from", since), until=_instant("--to", until),
+        )  # fmt: skip
+    if as_json:
+        print(json.dumps(summary.as_json(), ensure_ascii=False))
+        return
+    console.print(
+        f"members 成员 {summary.members} · credited 被邀请 {summary.credited} · "
+        f"inviters 邀请人 {summary.inviters} · K-factor {summary.k_factor} · depth 层级 {summary.depth}"
+    )
+    table = Table("channel 渠道", "members 成员")
+    for channel, count in summary.channels.items():
+        table.add_row(channel, str(count))
     console.print(table)
 
 

@@ -181,3 +181,78 @@ def route_newcomer(
         if has_room(group, margin=margin, daily_cap=daily_cap):
             return group.group
     return None
+
+
+@dataclass(frozen=True)
+class TreeNode:
+    """A member's place in the invite tree: generation 0 came in on their own."""
+
+    member: str
+    inviter: str | None
+    generation: int
+    channel: str
+
+
+def invite_tree(
+    joins: Iterable[FirstJoin], credits: Iterable[Credit], *, codes: Mapping[str, InviteCode]
+) -> dict[str, TreeNode]:
+    """Every member who joined, with their credited inviter, generation and acquisition channel.
+
+    The channel is that of the invite code of the first join, else `unknown`. An inviter who
+    never joined as a member (staff, an outside promoter) counts as generation 0.
+    """
+    credited = {credit.invitee: credit for credit in credits}
+    nodes: dict[str, TreeNode] = {}
+    # Inviters always joined before their invitees, so walking joins in order sees them first.
+    for join in sorted(joins, key=lambda join: join.key):
+        code = codes.get(join.via_code) if join.via_code else None
+        channel = code.channel if code is not None else UNKNOWN_CHANNEL
+        credit = credited.get(join.member)
+        if credit is None:
+            nodes[join.member] = TreeNode(join.member, None, 0, channel)
+            continue
+        parent = nodes.get(credit.inviter)
+        generation = parent.generation + 1 if parent is not None else 1
+        nodes[join.member] = TreeNode(join.member, credit.inviter, generation, channel)
+    return nodes
+
+
+@dataclass(frozen=True)
+class FissionSummary:
+    members: int
+    credited: int
+    inviters: int
+    depth: int
+    generations: dict[int, int]
+    channels: dict[str, int]
+
+    @property
+    def k_factor(self) -> float | None:
+        """New members per inviter (None without inviters)."""
+        return round(self.credited / self.inviters, 4) if self.inviters else None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "members": self.members, "credited": self.credited, "inviters": self.inviters,
+            "k_factor": self.k_factor, "depth": self.depth,
+            "generations": {str(generation): count for generation, count in self.generations.items()},
+            "channels": self.channels,
+        }  # fmt: skip
+
+
+def summarize_fission(nodes: Iterable[TreeNode]) -> FissionSummary:
+    nodes = list(nodes)
+    credited = [node for node in nodes if node.inviter is not None]
+    generations: dict[int, int] = {}
+    channels: dict[str, int] = {}
+    for node in nodes:
+        generations[node.generation] = generations.get(node.generation, 0) + 1
+        channels[node.channel] = channels.get(node.channel, 0) + 1
+    return FissionSummary(
+        members=len(nodes),
+        credited=len(credited),
+        inviters=len({node.inviter for node in credited}),
+        depth=max((node.generation for node in nodes), default=0),
+        generations=dict(sorted(generations.items())),
+        channels=dict(sorted(channels.items(), key=lambda item: (-item[1], item[0]))),
+    )

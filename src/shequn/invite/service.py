@@ -13,13 +13,16 @@ from shequn.invite.models import InviteCodeRecord
 from shequn.invite.rules import (
     Credit,
     FirstJoin,
+    FissionSummary,
     InviteCode,
     InviterCount,
     Standing,
     Stay,
     count_invites,
     credit_for,
+    invite_tree,
     standing_at,
+    summarize_fission,
 )
 from shequn.member.models import Member, Membership
 
@@ -68,8 +71,21 @@ class InviteQuery:
     until: datetime | None = None
 
 
-def credits_of(session: Session, org: str) -> list[Credit]:
-    """Every credit the org's log supports, by the credit rules."""
+@dataclass(frozen=True)
+class FissionFacts:
+    """What the credit rules read: every member's first join, and the org's invite codes."""
+
+    joins: list[FirstJoin]
+    codes: dict[str, InviteCode]
+
+    @property
+    def credits(self) -> list[Credit]:
+        keys = {join.member: join.key for join in self.joins}
+        found = (credit_for(join, codes=self.codes, first_join_keys=keys) for join in self.joins)
+        return [credit for credit in found if credit is not None]
+
+
+def fission_facts(session: Session, org: str) -> FissionFacts:
     codes = {
         record.code: InviteCode(code=record.code, owner=record.owner, channel=record.channel)
         for record in session.scalars(select(InviteCodeRecord).where(InviteCodeRecord.org == org))
@@ -90,9 +106,34 @@ def credits_of(session: Session, org: str) -> list[Credit]:
         and member.first_join_key is not None
         and member.first_joined_at is not None
     ]
-    first_join_keys = {join.member: join.key for join in joins}
-    found = (credit_for(join, codes=codes, first_join_keys=first_join_keys) for join in joins)
-    return [credit for credit in found if credit is not None]
+    return FissionFacts(joins=joins, codes=codes)
+
+
+def credits_of(session: Session, org: str) -> list[Credit]:
+    """Every credit the org's log supports, by the credit rules."""
+    return fission_facts(session, org).credits
+
+
+def summarize_fission_of(
+    session: Session,
+    org: str,
+    *,
+    group: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> FissionSummary:
+    """The invite tree of members whose first join falls in the window (and group)."""
+    facts = fission_facts(session, org)
+    nodes = invite_tree(facts.joins, facts.credits, codes=facts.codes)
+    first_joins = {join.member: join for join in facts.joins}
+    chosen = [
+        node
+        for node in nodes.values()
+        if (group is None or first_joins[node.member].group == group)
+        and (since is None or first_joins[node.member].at >= since)
+        and (until is None or first_joins[node.member].at <= until)
+    ]
+    return summarize_fission(chosen)
 
 
 def count_invites_as_of(
