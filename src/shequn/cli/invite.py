@@ -25,6 +25,12 @@ invite_app = typer.Typer(
 report_app = typer.Typer(help="Reports (报表).", no_args_is_help=True)
 
 OrgOption = Annotated[str | None, typer.Option(help="Org (default: the default org).")]
+SinceOption = Annotated[
+    str | None, typer.Option("--from", help="First joins from (ISO 8601 with offset).")
+]
+UntilOption = Annotated[
+    str | None, typer.Option("--to", help="First joins up to (ISO 8601 with offset).")
+]
 
 
 def _instant(option: str, text: str | None) -> datetime | None:
@@ -94,12 +100,8 @@ def report_invites(
     db: DbOption = None,
     org: OrgOption = None,
     group: Annotated[str | None, typer.Option(help="Only invites into this group.")] = None,
-    since: Annotated[
-        str | None, typer.Option("--from", help="First joins from (ISO 8601 with offset).")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option("--to", help="First joins up to (ISO 8601 with offset).")
-    ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     at: Annotated[str | None, typer.Option(help="Count as of this time (default: now).")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -138,12 +140,8 @@ def report_fission(
     group: Annotated[
         str | None, typer.Option(help="Only members who first joined this group.")
     ] = None,
-    since: Annotated[
-        str | None, typer.Option("--from", help="First joins from (ISO 8601 with offset).")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option("--to", help="First joins up to (ISO 8601 with offset).")
-    ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """The invite tree (裂变): K-factor, depth, generations and acquisition channels."""
