@@ -2,6 +2,7 @@
 
 from shequn.commerce.models import Order, Refund
 from shequn.engine.models import ActionRecord, EventRecord, IntakeBatch, JobRecord
+from shequn.fission.models import CampaignRecord, RewardGrant
 from shequn.group.models import Group, Staff, Store
 from shequn.invite.models import InviteCodeRecord, LiveCodeRecord
 from shequn.member.models import GroupMember, Member, MemberActivity, Membership
@@ -10,6 +11,7 @@ from shequn.org.models import ApiToken, Org
 __all__ = [
     "ActionRecord",
     "ApiToken",
+    "CampaignRecord",
     "EventRecord",
     "Group",
     "GroupMember",
@@ -23,6 +25,7 @@ __all__ = [
     "Order",
     "Org",
     "Refund",
+    "RewardGrant",
     "Staff",
     "Store",
 ]

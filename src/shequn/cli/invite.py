@@ -33,7 +33,7 @@ UntilOption = Annotated[
 ]
 
 
-def _instant(option: str, text: str | None) -> datetime | None:
+def instant(option: str, text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
@@ -107,10 +107,10 @@ def report_invites(
 ) -> None:
     """Effective invites per inviter (有效拉新): A pulls 10 in, 3 leave, the count is 7."""
     query = InviteQuery(
-        at=_instant("--at", at) or utc_now(),
+        at=instant("--at", at) or utc_now(),
         group=group,
-        since=_instant("--from", since),
-        until=_instant("--to", until),
+        since=instant("--from", since),
+        until=instant("--to", until),
     )
     with opened(db) as shequn, shequn.sessions() as session:
         counts = count_invites_as_of(session, org or shequn.settings.default_org, query)
@@ -148,7 +148,7 @@ def report_fission(
     with opened(db) as shequn, shequn.sessions() as session:
         summary = summarize_fission_of(
             session, org or shequn.settings.default_org, group=group,
-            since=_instant("--from", since), until=_instant("--to", until),
+            since=instant("--from", since), until=instant("--to", until),
         )  # fmt: skip
     if as_json:
         print(json.dumps(summary.as_json(), ensure_ascii=False))

@@ -28,6 +28,7 @@ from shequn.cli.common import (
     fail,
     opened,
 )
+from shequn.cli.fission import fission_app
 from shequn.cli.invite import invite_app, livecode_app, report_app
 from shequn.engine.dispatch import dispatch_due
 from shequn.engine.intake import decode_json_lines
@@ -57,6 +58,7 @@ app.add_typer(schedule_app, name="schedule")
 app.add_typer(invite_app, name="invite")
 app.add_typer(report_app, name="report")
 app.add_typer(livecode_app, name="livecode")
+app.add_typer(fission_app, name="fission")
 
 
 @app.command()

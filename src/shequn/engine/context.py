@@ -2,7 +2,7 @@
 
 import math
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -16,6 +16,7 @@ from shequn.engine.models import ActionRecord, ActionStatus, JobRecord, JobStatu
 from shequn.engine.registry import Registry, Tenant
 
 Row = TypeVar("Row", bound=Base)
+Memo = TypeVar("Memo")
 CHUNK = 500
 MAX_PROBES = 4000
 
@@ -157,8 +158,15 @@ class Context:
         ] = {}
         self._sights: dict[Table, dict[tuple[Any, ...], dict[str, Any]]] = defaultdict(dict)
         self._sight_shape: dict[Table, tuple[tuple[str, ...], str, tuple[str, ...]]] = {}
+        self._memo: dict[tuple[Any, ...], Any] = {}
         self._actions: dict[str, Action] = {}
         self._jobs: dict[str, Job] = {}
+
+    def memo(self, key: tuple[Any, ...], compute: Callable[[], Memo]) -> Memo:
+        """Compute once per unit of work (e.g. the org's active campaigns for a batch)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return cast(Memo, self._memo[key])
 
     def tenant(self, org: str) -> Tenant:
         tenant = self.tenants.get(org)

@@ -69,6 +69,8 @@ class InviteQuery:
     group: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    # A campaign's group set (empty: any group).
+    groups: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,7 @@ def count_invites_as_of(
         for credit in credits_of(session, org)
         if credit.at <= query.at
         and (query.group is None or credit.group == query.group)
+        and (not query.groups or credit.group in query.groups)
         and (query.since is None or credit.at >= query.since)
         and (query.until is None or credit.at <= query.until)
     ]

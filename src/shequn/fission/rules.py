@@ -1,0 +1,76 @@
+"""Pure rules of fission campaigns: which tiers an inviter has reached, and which to flag."""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from shequn.kit.money import AmountError, format_amount, parse_amount
+
+
+class RewardKind(StrEnum):
+    COUPON = "coupon"
+    POINTS = "points"
+    GIFT = "gift"
+
+
+class GrantMode(StrEnum):
+    # Grant as soon as the count is reached, or once at the end, after the audit had its say.
+    ON_REACH = "reach"
+    AT_END = "end"
+
+
+@dataclass(frozen=True)
+class Tier:
+    count: int
+    kind: RewardKind
+    name: str
+    cost: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"count": self.count, "kind": str(self.kind), "name": self.name, "cost": self.cost}
+
+
+def parse_tier(text: str) -> Tier:
+    """ "3:coupon:¥20 无门槛券:20.00" — effective invites, reward kind, name, cost in yuan."""
+    parts = text.split(":", 3)
+    if len(parts) != 4:
+        raise ValueError(f"tier {text!r}: write COUNT:KIND:NAME:COST, e.g. 3:coupon:¥20券:20.00")
+    count, kind, name, cost = parts
+    if not count.isdigit() or int(count) < 1:
+        raise ValueError(f"tier {text!r}: the count must be a whole number of 1 or more")
+    if kind not in set(RewardKind):
+        raise ValueError(f"tier {text!r}: the kind must be one of {', '.join(RewardKind)}")
+    if not name.strip():
+        raise ValueError(f"tier {text!r}: the reward needs a name")
+    try:
+        minor = parse_amount(cost)
+    except AmountError as error:
+        raise ValueError(f"tier {text!r}: cost {error}") from None
+    return Tier(count=int(count), kind=RewardKind(kind), name=name.strip(), cost=minor)
+
+
+def tiers_of(raw: Iterable[Mapping[str, Any]]) -> list[Tier]:
+    return [
+        Tier(int(item["count"]), RewardKind(item["kind"]), str(item["name"]), int(item["cost"]))
+        for item in raw
+    ]
+
+
+@dataclass(frozen=True)
+class TierChanges:
+    grant: tuple[Tier, ...]
+    flag: tuple[Tier, ...]
+
+
+def tier_changes(tiers: Sequence[Tier], *, effective: int, granted: set[int]) -> TierChanges:
+    """Tiers reached and not yet granted are granted; granted tiers the count fell below are
+    flagged for the operator (the reward is kept: it was earned in good faith at the time)."""
+    return TierChanges(
+        grant=tuple(t for t in tiers if t.count <= effective and t.count not in granted),
+        flag=tuple(t for t in tiers if t.count > effective and t.count in granted),
+    )
+
+
+def describe_cost(tier: Tier) -> str:
+    return format_amount(tier.cost)

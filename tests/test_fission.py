@@ -1,0 +1,164 @@
+"""Fission campaigns: each tier of effective invites is granted exactly once."""
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from shequn.cli.main import app
+from shequn.engine.models import ActionRecord, JobRecord, JobStatus
+from shequn.engine.rebuild import rebuild
+from shequn.engine.scheduler import run_due_jobs
+from shequn.fission.models import RewardGrant
+from shequn.fission.rules import GrantMode, RewardKind, Tier, parse_tier, tier_changes
+from shequn.fission.service import create_campaign
+from shequn.kit.time import parse_instant, utc_now
+from shequn.wiring import Shequn
+from tests.conftest import event, ingest
+
+runner = CliRunner()
+START = parse_instant("2020-11-07T00:00:00+08:00")
+END = parse_instant("2020-11-07T23:59:59+08:00")
+COUPON = Tier(3, RewardKind.COUPON, "¥20 无门槛券", 2000)
+GIFT = Tier(10, RewardKind.GIFT, "连衣裙", 19900)
+
+
+def campaign(shequn: Shequn, *, mode: GrantMode = GrantMode.ON_REACH) -> None:
+    with shequn.sessions.begin() as session:
+        context = shequn.context(session, "demo", now=START)
+        create_campaign(context, "demo", campaign_id="d11", name="双11裂变", groups=["new-3"],
+                        starts_at=START, ends_at=END, tiers=[GIFT, COUPON], mode=mode)  # fmt: skip
+        context.flush()
+
+
+def pulls(inviter: str, count: int, *, hour: int = 10) -> list[dict[str, Any]]:
+    return [
+        event(f"j-{inviter}-{n}", "member.joined", f"2020-11-07T{hour}:{n:02d}:00",
+              {"group": "new-3", "member": f"{inviter}-{n}", "inviter": inviter})
+        for n in range(count)
+    ]  # fmt: skip
+
+
+def leaves(inviter: str, numbers: range, *, hour: int = 12) -> list[dict[str, Any]]:
+    return [
+        event(f"l-{inviter}-{n}", "member.left", f"2020-11-07T{hour}:{n:02d}:00",
+              {"group": "new-3", "member": f"{inviter}-{n}", "reason": "quit"})
+        for n in numbers
+    ]  # fmt: skip
+
+
+def run_jobs(shequn: Shequn, at: str = "2020-11-08T00:10:00+08:00") -> None:
+    run_due_jobs(shequn.sessions, shequn.registry, now=parse_instant(at), limit=10_000)
+
+
+def grants(shequn: Shequn) -> list[tuple[str, int, str, bool]]:
+    with shequn.sessions() as session:
+        rows = session.scalars(select(RewardGrant).order_by(RewardGrant.inviter, RewardGrant.tier))
+        return [(g.inviter, g.tier, g.name, g.flagged_at is not None) for g in rows]
+
+
+def test_reaching_3_and_10_effective_invites_grants_the_coupon_then_the_gift(
+    shequn: Shequn,
+) -> None:
+    campaign(shequn)
+    ingest(shequn, [event("a", "member.joined", "2020-11-07T09:00:00", {"group": "old-1", "member": "A"}),
+                    *pulls("A", 10), *pulls("B", 2)])  # fmt: skip
+    run_jobs(shequn)
+    assert grants(shequn) == [("A", 3, "¥20 无门槛券", False), ("A", 10, "连衣裙", False)]
+    with shequn.sessions() as session:
+        [task] = session.scalars(select(ActionRecord).where(ActionRecord.kind == "create_task"))
+        assert task.member_id == "A"
+        assert (
+            task.payload["title"]["zh"]
+            == "活动「双11裂变」:给 A 寄出礼品「连衣裙」(成本 ¥199.00)。"
+        )
+
+
+def test_tiers_are_granted_once_under_duplicates_replays_and_rebuilds(shequn: Shequn) -> None:
+    campaign(shequn)
+    log = pulls("A", 4)
+    ingest(shequn, log)
+    run_jobs(shequn)
+    ingest(shequn, [*log, *[{**e, "id": e["id"] + "-again"} for e in log]])
+    with shequn.sessions.begin() as session:
+        rebuild(session, shequn.registry, now=utc_now())
+    with shequn.sessions.begin() as session:
+        for job in session.scalars(select(JobRecord)):
+            job.status = JobStatus.PENDING  # replay every recount and the settlement
+    run_jobs(shequn)
+    assert grants(shequn) == [("A", 3, "¥20 无门槛券", False)]
+
+
+def test_a_granted_tier_whose_count_falls_is_kept_and_flagged(shequn: Shequn) -> None:
+    campaign(shequn)
+    ingest(shequn, [*pulls("A", 3), *leaves("A", range(1))])
+    run_jobs(shequn)
+    assert grants(shequn) == [("A", 3, "¥20 无门槛券", True)]
+
+
+def test_in_end_mode_nothing_is_granted_before_the_campaign_ends(shequn: Shequn) -> None:
+    campaign(shequn, mode=GrantMode.AT_END)
+    ingest(shequn, [*pulls("A", 4), *leaves("A", range(2))])
+    run_jobs(shequn, at="2020-11-07T18:00:00+08:00")
+    assert grants(shequn) == []
+    run_jobs(shequn)
+    assert grants(shequn) == []  # 2 effective at the end: below the first tier
+
+
+def test_joins_outside_the_campaign_groups_or_window_do_not_count(shequn: Shequn) -> None:
+    campaign(shequn)
+    other_group = [{**e, "data": {**e["data"], "group": "old-1"}} for e in pulls("A", 5)]
+    day_after = pulls("B", 5)
+    for e in day_after:
+        e["at"] = e["at"].replace("2020-11-07", "2020-11-08")
+    ingest(shequn, [*other_group, *day_after])
+    run_jobs(shequn, at="2020-11-08T23:00:00+08:00")
+    assert grants(shequn) == []
+
+
+def test_tier_changes_grant_new_tiers_and_flag_fallen_ones() -> None:
+    changes = tier_changes([COUPON, GIFT], effective=4, granted={10})
+    assert (changes.grant, changes.flag) == ((COUPON,), (GIFT,))
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("3:coupon:¥20券", "write COUNT:KIND:NAME:COST"),
+        ("0:coupon:¥20券:20", "a whole number of 1 or more"),
+        ("3:hug:拥抱:0", "the kind must be one of coupon, points, gift"),
+        ("3:coupon:¥20券:20.001", "cost 20.001 has more than 2 decimals"),
+    ],
+)
+def test_a_bad_tier_is_refused_with_its_reason(text: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        parse_tier(text)
+
+
+def test_campaign_commands_create_board_and_rewards(shequn: Shequn) -> None:
+    db = shequn.settings.database_url
+    made = runner.invoke(app, [
+        "fission", "create", "d11", "--org", "demo", "--groups", "new-3",
+        "--from", "2020-11-07T00:00:00+08:00", "--to", "2020-11-07T23:59:59+08:00",
+        "--tier", "3:coupon:¥20券:20.00", "--tier", "10:gift:连衣裙:199.00", "--db", db,
+    ])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    ingest(shequn, [*pulls("A", 3), *pulls("B", 3, hour=11), *leaves("B", range(1))])
+    run_jobs(shequn)
+    board = runner.invoke(app, ["fission", "board", "d11", "--org", "demo", "--json", "--db", db])
+    assert [(row["inviter"], row["effective"]) for row in json.loads(board.stdout)] == [
+        ("A", 3), ("B", 2),
+    ]  # fmt: skip
+    rewards = runner.invoke(
+        app, ["fission", "rewards", "d11", "--org", "demo", "--json", "--db", db]
+    )
+    assert [(r["inviter"], r["tier"], r["cost"], r["flagged"]) for r in json.loads(rewards.stdout)] == [
+        ("A", 3, "20.00", False), ("B", 3, "20.00", True),
+    ]  # fmt: skip
+    again = runner.invoke(app, ["fission", "create", "d11", "--org", "demo", "--from",
+                                "2020-11-07T00:00:00+08:00", "--to", "2020-11-06T00:00:00+08:00",
+                                "--tier", "3:coupon:x:1", "--db", db])  # fmt: skip
+    assert again.exit_code == 1
+    assert "--to must come after --from" in again.stderr
