@@ -1,5 +1,6 @@
 """Fission campaigns: define them, and grant each tier of effective invites exactly once."""
 
+from collections import defaultdict
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -103,18 +104,17 @@ def settle(context: Context, campaign: CampaignRecord, *, at: datetime, final: b
     granted tiers whose count has since fallen."""
     session = context.session
     tiers = tiers_of(campaign.tiers)
-    grants = {
-        (grant.inviter, grant.tier): grant
-        for grant in session.scalars(
-            select(RewardGrant).where(
-                RewardGrant.org == campaign.org, RewardGrant.campaign == campaign.id
-            )
+    grants: dict[str, dict[int, RewardGrant]] = defaultdict(dict)
+    for grant in session.scalars(
+        select(RewardGrant).where(
+            RewardGrant.org == campaign.org, RewardGrant.campaign == campaign.id
         )
-    }
+    ):
+        grants[grant.inviter][grant.tier] = grant
     may_grant = campaign.mode == GrantMode.ON_REACH or final
     for count in campaign_counts(session, campaign, at=at):
-        granted = {tier for inviter, tier in grants if inviter == count.inviter}
-        changes = tier_changes(tiers, effective=count.effective, granted=granted)
+        held = grants[count.inviter]
+        changes = tier_changes(tiers, effective=count.effective, granted=set(held))
         for tier in changes.grant if may_grant else ():
             grant = RewardGrant(
                 id=stable_id("grant", campaign.org, campaign.id, count.inviter, tier.count),
@@ -123,11 +123,11 @@ def settle(context: Context, campaign: CampaignRecord, *, at: datetime, final: b
                 count_at_grant=count.effective, granted_at=at, flagged_at=None,
             )  # fmt: skip
             session.add(grant)
-            grants[(count.inviter, tier.count)] = grant
+            held[tier.count] = grant
             if tier.kind is RewardKind.GIFT:
                 context.emit(gift_task(campaign, count.inviter, tier, grant.id))
         for tier in changes.flag:
-            grant = grants[(count.inviter, tier.count)]
+            grant = held[tier.count]
             # A recount of an earlier moment (a replayed job) says nothing about a later grant.
             if grant.flagged_at is None and at > grant.granted_at:
                 grant.flagged_at = at
