@@ -191,7 +191,8 @@ def test_report_invites_refuses_a_time_without_offset(shequn: Shequn) -> None:
 def test_invite_codes_are_created_and_listed(shequn: Shequn) -> None:
     db = shequn.settings.database_url
     made = runner.invoke(app, ["invite", "create", "--owner", "u7", "--org", "demo", "--code",
-                               "inv-u7", "--channel", "kol:lily", "--db", db])  # fmt: skip
+                               "inv-u7", "--channel", "kol:lily", "--db", db,
+                               "--link", "https://t.me/+inv-u7"])  # fmt: skip
     assert made.stdout.strip() == "inv-u7"
     again = runner.invoke(app, ["invite", "create", "--owner", "u8", "--org", "demo", "--code",
                                 "inv-u7", "--db", db])  # fmt: skip
@@ -199,8 +200,9 @@ def test_invite_codes_are_created_and_listed(shequn: Shequn) -> None:
     assert "invite code 'inv-u7' already exists" in again.stderr
     listed = runner.invoke(app, ["invite", "list", "--org", "demo", "--json", "--db", db])
     assert json.loads(listed.stdout) == [
-        {"code": "inv-u7", "owner": "u7", "group": None, "channel": "kol:lily"}
-    ]
+        {"code": "inv-u7", "owner": "u7", "group": None, "channel": "kol:lily",
+         "link": "https://t.me/+inv-u7"}
+    ]  # fmt: skip
 
 
 def test_the_api_reports_the_same_counts_as_the_command_line(shequn: Shequn) -> None:

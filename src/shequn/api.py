@@ -5,18 +5,22 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from shequn.engine.intake import decode_body
 from shequn.engine.models import ActionRecord, ActionStatus
 from shequn.invite.livecode import UnknownLiveCode, route_next
+from shequn.invite.models import InviteCodeRecord
 from shequn.invite.service import InviteQuery, count_invites_as_of
 from shequn.kit.time import TimeError, parse_instant, utc_now
 from shequn.org.service import org_of_token
 from shequn.wiring import Shequn
 
 router = APIRouter(prefix="/api/v1")
+# What members reach without a token: the links printed on posters.
+public = APIRouter()
 
 
 class RejectedOut(BaseModel):
@@ -173,3 +177,19 @@ def next_of_live_code(request: Request, org: Org, code: str) -> RouteOut:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
         context.flush()
     return RouteOut(group=route.group, task=route.task)
+
+
+NO_LINK_PAGE = """<!doctype html><html lang="zh"><meta charset="utf-8">
+<meta name="viewport" content="width=device-width"><title>shequn 社群</title>
+<p>这个邀请码还没有入群链接,请联系邀请你的人。</p>
+<p>This invite code has no join link yet; ask the person who invited you.</p></html>"""
+
+
+@public.get("/j/{org}/{code}", response_class=RedirectResponse, status_code=302)
+def join_by_code(request: Request, org: str, code: str) -> Response:
+    """A poster's QR code: on to the platform's join link of the code."""
+    with shequn_of(request).sessions() as session:
+        record = session.get(InviteCodeRecord, (org, code))
+    if record is None or record.link is None:
+        return HTMLResponse(NO_LINK_PAGE, status_code=status.HTTP_404_NOT_FOUND)
+    return RedirectResponse(record.link, status_code=status.HTTP_302_FOUND)

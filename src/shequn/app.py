@@ -8,7 +8,7 @@ from rich.console import Console
 from sqlalchemy import text
 
 from shequn import __version__
-from shequn.api import router
+from shequn.api import public, router
 from shequn.engine.worker import Worker
 from shequn.wiring import Shequn
 
@@ -30,6 +30,7 @@ def create_app(
     app = FastAPI(title="shequn 社群", version=__version__, lifespan=lifespan)
     app.state.shequn = shequn
     app.include_router(router)
+    app.include_router(public)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

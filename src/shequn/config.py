@@ -17,3 +17,5 @@ class Settings(BaseSettings):
     # Where the built-in log connector appends what it would have sent; empty: keep it only in the outbox.
     action_log: str = "shequn-actions.jsonl"
     max_body_bytes: int = 20 * 1024 * 1024
+    # Where members reach this server: the base of the /j/ORG/CODE links printed on posters.
+    public_url: str = "http://127.0.0.1:8000"

@@ -54,6 +54,12 @@ def invite_create(
     code: Annotated[
         str | None, typer.Option(help="Use this code instead of a made-up one.")
     ] = None,
+    link: Annotated[
+        str | None,
+        typer.Option(
+            help="The platform's join URL for this code (Telegram invite link, WeCom QR)."
+        ),
+    ] = None,
 ) -> None:
     """Create a personal invite code (创建邀请码); prints the code."""
     with opened(db) as shequn, shequn.sessions.begin() as session:
@@ -61,8 +67,9 @@ def invite_create(
         shequn.registry.tenancy.ensure(session, [org_id], utc_now())
         try:
             record = create_invite_code(
-                session, org_id, owner=owner, group=group, channel=channel, code=code, now=utc_now()
-            )
+                session, org_id, owner=owner, group=group, channel=channel, code=code,
+                now=utc_now(), link=link,
+            )  # fmt: skip
         except ValueError as error:
             fail(str(error))
     print(record.code)
@@ -83,15 +90,23 @@ def invite_list(
             query = query.where(InviteCodeRecord.owner == owner)
         rows = session.scalars(query.order_by(InviteCodeRecord.owner, InviteCodeRecord.code)).all()
     listed = [
-        {"code": row.code, "owner": row.owner, "group": row.group_id, "channel": row.channel}
+        {
+            "code": row.code,
+            "owner": row.owner,
+            "group": row.group_id,
+            "channel": row.channel,
+            "link": row.link,
+        }
         for row in rows
     ]
     if as_json:
         print(json.dumps(listed, ensure_ascii=False))
         return
-    table = Table("code", "owner", "group", "channel")
+    table = Table("code", "owner", "group", "channel", "link")
     for item in listed:
-        table.add_row(item["code"], item["owner"], item["group"] or "", item["channel"])
+        table.add_row(
+            item["code"], item["owner"], item["group"] or "", item["channel"], item["link"] or ""
+        )
     console.print(table)
 
 

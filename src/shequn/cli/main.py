@@ -30,6 +30,7 @@ from shequn.cli.common import (
 )
 from shequn.cli.fission import fission_app
 from shequn.cli.invite import invite_app, livecode_app, report_app
+from shequn.cli.poster import fonts_app, poster
 from shequn.engine.dispatch import dispatch_due
 from shequn.engine.intake import decode_json_lines
 from shequn.engine.models import ActionRecord, ActionStatus, JobRecord, JobStatus
@@ -59,6 +60,8 @@ app.add_typer(invite_app, name="invite")
 app.add_typer(report_app, name="report")
 app.add_typer(livecode_app, name="livecode")
 app.add_typer(fission_app, name="fission")
+app.add_typer(fonts_app, name="fonts")
+app.command("poster")(poster)
 
 
 @app.command()

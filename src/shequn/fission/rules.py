@@ -74,3 +74,16 @@ def tier_changes(tiers: Sequence[Tier], *, effective: int, granted: set[int]) ->
 
 def describe_cost(tier: Tier) -> str:
     return format_amount(tier.cost)
+
+
+POSTER_WORDS = {
+    "zh": {"tier": "邀请 {count} 位好友 → {name}", "call": "长按识别二维码 入群"},
+    "en": {"tier": "Invite {count} friends → {name}", "call": "Scan the code to join"},
+}
+
+
+def poster_lines(tiers: Sequence[Tier], *, lang: str) -> tuple[str, ...]:
+    """One line per tier, lowest first: what the poster promises."""
+    words = POSTER_WORDS[lang]
+    ordered = sorted(tiers, key=lambda tier: tier.count)
+    return tuple(words["tier"].format(count=tier.count, name=tier.name) for tier in ordered)

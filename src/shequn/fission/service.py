@@ -1,6 +1,7 @@
 """Fission campaigns: define them, and grant each tier of effective invites exactly once."""
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -9,11 +10,21 @@ from sqlalchemy.orm import Session
 from shequn.engine.action import Action, ActionKind
 from shequn.engine.context import Context, Job
 from shequn.fission.models import CampaignRecord, RewardGrant
-from shequn.fission.rules import GrantMode, RewardKind, Tier, tier_changes, tiers_of
+from shequn.fission.poster import PosterText
+from shequn.fission.rules import (
+    POSTER_WORDS,
+    GrantMode,
+    RewardKind,
+    Tier,
+    poster_lines,
+    tier_changes,
+    tiers_of,
+)
 from shequn.invite.rules import InviterCount
-from shequn.invite.service import CODE_PATTERN, InviteQuery, count_invites_as_of
+from shequn.invite.service import CODE_PATTERN, InviteQuery, count_invites_as_of, personal_code
 from shequn.kit.ids import stable_id
 from shequn.kit.money import format_amount
+from shequn.member.models import Member
 
 CHECK = "fission.check"
 SETTLE = "fission.settle"
@@ -151,3 +162,45 @@ def gift_task(campaign: CampaignRecord, inviter: str, tier: Tier, grant_id: str)
             "grant": grant_id,
         },
     )
+
+
+class UnknownCampaign(LookupError):
+    def __init__(self, campaign: str) -> None:
+        super().__init__(f"campaign {campaign!r} does not exist in this org")
+
+
+@dataclass(frozen=True)
+class PosterPlan:
+    text: PosterText
+    code: str
+    link: str
+
+
+def plan_poster(
+    session: Session,
+    org: str,
+    *,
+    member: str,
+    campaign: str,
+    lang: str,
+    public_url: str,
+    now: datetime,
+) -> PosterPlan:
+    """What goes on a member's poster; gives them a personal poster code on first use."""
+    record = session.get(CampaignRecord, (org, campaign))
+    if record is None:
+        raise UnknownCampaign(campaign)
+    profile = session.get(Member, (org, member))
+    if profile is None:
+        raise LookupError(f"member {member!r} is not known in this org")
+    # A campaign over several groups sends newcomers to its first; a live code does better.
+    target = record.groups[0] if record.groups else None
+    code = personal_code(session, org, owner=member, group=target, channel="poster", now=now)
+    link = code.link or f"{public_url.rstrip('/')}/j/{org}/{code.code}"
+    text = PosterText(
+        headline=record.name,
+        nickname=profile.nickname or member,
+        lines=poster_lines(tiers_of(record.tiers), lang=lang),
+        call=POSTER_WORDS[lang]["call"],
+    )
+    return PosterPlan(text=text, code=code.code, link=link)

@@ -19,6 +19,9 @@ class InviteCodeRecord(Base):
     group_id: Mapped[str | None] = mapped_column(String(200))
     # Acquisition channel label: poster, moments, douban, store-qr, kol:NAME …
     channel: Mapped[str] = mapped_column(String(100))
+    # The platform's own join URL for this code (a Telegram invite link, a WeCom group QR URL):
+    # where shequn's /j/ORG/CODE link and the code's poster send people.
+    link: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime]
 
 

@@ -28,6 +28,7 @@ from shequn.member.models import Member, Membership
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 CHANNEL_PATTERN = re.compile(r"^\S{1,100}$")
+LINK_PATTERN = re.compile(r"^https?://\S{1,1990}$")
 
 
 class InviteCodeTaken(ValueError):
@@ -44,21 +45,49 @@ def create_invite_code(
     channel: str,
     code: str | None,
     now: datetime,
+    link: str | None = None,
 ) -> InviteCodeRecord:
     """A personal code for `owner`; without an explicit code, one is made up that reads well."""
     if code is not None and not CODE_PATTERN.match(code):
         raise ValueError(f"code: {code!r} may only hold letters, digits and _ . : - (1-200)")
     if not CHANNEL_PATTERN.match(channel):
         raise ValueError(f"channel: {channel!r} must be one word of 1-100 characters")
+    if link is not None and not LINK_PATTERN.match(link):
+        raise ValueError(f"link: {link!r} must be an http(s) URL without spaces (up to 2000)")
     chosen = code or f"inv-{owner}-{secrets.token_hex(3)}"
     if session.get(InviteCodeRecord, (org, chosen)) is not None:
         raise InviteCodeTaken(chosen)
     record = InviteCodeRecord(
-        org=org, code=chosen, owner=owner, group_id=group, channel=channel, created_at=now
-    )
+        org=org, code=chosen, owner=owner, group_id=group, channel=channel, link=link,
+        created_at=now,
+    )  # fmt: skip
     session.add(record)
     session.flush()
     return record
+
+
+def personal_code(
+    session: Session, org: str, *, owner: str, group: str | None, channel: str, now: datetime
+) -> InviteCodeRecord:
+    """The owner's code for this group and channel: the oldest one, or a new one."""
+    existing = session.scalars(
+        select(InviteCodeRecord)
+        .where(
+            InviteCodeRecord.org == org,
+            InviteCodeRecord.owner == owner,
+            InviteCodeRecord.channel == channel,
+            InviteCodeRecord.group_id.is_(None)
+            if group is None
+            else InviteCodeRecord.group_id == group,
+        )
+        .order_by(InviteCodeRecord.created_at, InviteCodeRecord.code)
+        .limit(1)
+    ).first()
+    if existing is not None:
+        return existing
+    return create_invite_code(
+        session, org, owner=owner, group=group, channel=channel, code=None, now=now
+    )
 
 
 @dataclass(frozen=True)
