@@ -12,7 +12,15 @@ from shequn.engine.models import ActionRecord, JobRecord, JobStatus
 from shequn.engine.rebuild import rebuild
 from shequn.engine.scheduler import run_due_jobs
 from shequn.fission.models import RewardGrant
-from shequn.fission.rules import GrantMode, RewardKind, Tier, parse_tier, tier_changes
+from shequn.fission.rules import (
+    GrantMode,
+    RewardKind,
+    Tier,
+    board_text,
+    parse_tier,
+    progress_line,
+    tier_changes,
+)
 from shequn.fission.service import create_campaign
 from shequn.kit.time import parse_instant, utc_now
 from shequn.wiring import Shequn
@@ -162,3 +170,93 @@ def test_campaign_commands_create_board_and_rewards(shequn: Shequn) -> None:
                                 "--tier", "3:coupon:x:1", "--db", db])  # fmt: skip
     assert again.exit_code == 1
     assert "--to must come after --from" in again.stderr
+
+
+def sent(shequn: Shequn, cause_prefix: str = "") -> list[tuple[str | None, str, list[str]]]:
+    with shequn.sessions() as session:
+        rows = session.scalars(
+            select(ActionRecord)
+            .where(ActionRecord.kind == "send_message", ActionRecord.cause.startswith(cause_prefix))
+            .order_by(ActionRecord.created_at, ActionRecord.id)
+        )
+        return [(row.group_id, row.payload["text"], row.payload["mentions"]) for row in rows]
+
+
+def test_an_inviter_hears_of_their_progress_at_most_once_per_interval(shequn: Shequn) -> None:
+    campaign(shequn)  # 30 minutes between progress messages by default
+    profile = event(
+        "pa", "member.upserted", "2020-11-07T09:00:00", {"member": "A", "nickname": "小美"}
+    )
+    ingest(shequn, [profile, *pulls("A", 2)])  # 10:00 and 10:01, counted at 10:01
+    run_jobs(shequn, at="2020-11-07T10:05:00+08:00")
+    ingest(shequn, pulls("A", 3)[2:])  # 10:02, within the interval: not told yet
+    run_jobs(shequn, at="2020-11-07T10:10:00+08:00")
+    # B's 11:00 join brings a recount at 11:01: A (3 by then) is told too; A's 11:03 and
+    # 11:04 newcomers fall within A's next interval.
+    ingest(shequn, [*pulls("B", 1, hour=11), *pulls("A", 5, hour=11)[3:]])
+    run_jobs(shequn, at="2020-11-07T11:10:00+08:00")
+    assert sent(shequn, "campaign:") == [
+        ("new-3", "小美:已有 2 位有效邀请,再邀 1 位得「¥20 无门槛券」", ["A"]),
+        ("new-3", "小美:已有 3 位有效邀请,再邀 7 位得「连衣裙」\nB:已有 1 位有效邀请,再邀 2 位得「¥20 无门槛券」", ["A", "B"]),
+    ]  # fmt: skip
+
+
+def test_a_falling_count_is_not_announced(shequn: Shequn) -> None:
+    campaign(shequn)
+    ingest(shequn, pulls("A", 2))
+    run_jobs(shequn, at="2020-11-07T10:05:00+08:00")
+    ingest(shequn, leaves("A", range(1)))
+    run_jobs(shequn, at="2020-11-07T13:00:00+08:00")
+    assert [text for _, text, _ in sent(shequn, "campaign:")] == [
+        "A:已有 2 位有效邀请,再邀 1 位得「¥20 无门槛券」"
+    ]
+
+
+def test_the_leaderboard_is_posted_daily_at_its_local_time_into_the_campaign_groups(
+    shequn: Shequn,
+) -> None:
+    with shequn.sessions.begin() as session:
+        context = shequn.context(session, "demo", now=START)
+        create_campaign(context, "demo", campaign_id="d11", name="双11裂变", groups=["new-3"],
+                        starts_at=START, ends_at=parse_instant("2020-11-08T23:59:59+08:00"),
+                        tiers=[COUPON], mode=GrantMode.ON_REACH, progress_minutes=0,
+                        board_at="20:00", board_top=2)  # fmt: skip
+        context.flush()
+    ingest(shequn, [
+        event("g", "group.upserted", "2020-11-06T09:00:00", {"group": "new-3", "name": "新群3"}),
+        *pulls("A", 2), *pulls("B", 3), *pulls("C", 1),
+    ])  # fmt: skip
+    run_jobs(shequn, at="2020-11-07T20:00:30+08:00")
+    with shequn.sessions() as session:
+        boards = session.scalars(select(JobRecord).where(JobRecord.kind == "fission.board"))
+        assert sorted(job.due_at.isoformat() for job in boards) == [
+            "2020-11-07T12:00:00+00:00", "2020-11-08T12:00:00+00:00"
+        ]  # fmt: skip
+    assert sent(shequn, "job:") == [("new-3", "「双11裂变」邀请排行榜\n1. B 3 人\n2. A 2 人", [])]
+
+
+def test_a_campaign_with_a_bad_board_time_or_language_is_refused(shequn: Shequn) -> None:
+    db = shequn.settings.database_url
+    common = ["fission", "create", "d11", "--org", "demo", "--db", db, "--tier", "3:coupon:券:5",
+              "--from", "2020-11-07T00:00:00+08:00", "--to", "2020-11-08T00:00:00+08:00"]  # fmt: skip
+    bad_time = runner.invoke(app, [*common, "--board-at", "25:00"])
+    assert bad_time.exit_code == 1
+    assert "'25:00' is not a time of day like 20:30" in bad_time.stderr
+    bad_lang = runner.invoke(app, [*common, "--lang", "fr"])
+    assert "--lang: 'fr' is not one of zh, en" in bad_lang.stderr
+    with shequn.sessions() as session:
+        assert session.scalars(select(JobRecord)).all() == []
+
+
+def test_progress_lines_name_the_next_reward_or_say_all_are_reached() -> None:
+    assert (
+        progress_line("Amy", 3, [COUPON, GIFT], lang="en") == "Amy: 3 effective, 7 more for 连衣裙"
+    )
+    assert (
+        progress_line("Amy", 12, [COUPON, GIFT], lang="en")
+        == "Amy: 12 effective, every reward reached!"
+    )
+    assert (
+        board_text("D11", [], lang="en")
+        == "“D11” invite leaderboard\nNo effective invites yet: invite your friends!"
+    )

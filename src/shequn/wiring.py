@@ -16,7 +16,7 @@ from shequn.db import create_engine, session_factory, upgrade
 from shequn.engine.context import Context
 from shequn.engine.intake import Intake
 from shequn.engine.registry import Registry
-from shequn.fission.handlers import CHECK_JOB, RECOUNT, SETTLE_JOB
+from shequn.fission.handlers import BOARD_JOB, CHECK_JOB, RECOUNT, SETTLE_JOB
 from shequn.group.handlers import ANNOUNCE, CAPACITY_WATCH, WELCOME, WELCOME_NEWCOMERS
 from shequn.group.projection import GROUPS
 from shequn.kit.time import utc_now
@@ -37,6 +37,7 @@ def build_registry(settings: Settings, *, console: Console | None = None) -> Reg
     registry.add_reaction(RECOUNT)
     registry.add_job_kind(CHECK_JOB)
     registry.add_job_kind(SETTLE_JOB)
+    registry.add_job_kind(BOARD_JOB)
     action_log = Path(settings.action_log) if settings.action_log else None
     registry.connectors["log"] = LogConnector(action_log, console=console)
     return registry

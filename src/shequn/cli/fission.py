@@ -36,6 +36,14 @@ def fission_create(
     mode: Annotated[
         GrantMode, typer.Option(help="reach: grant when reached; end: grant at the end.")
     ] = GrantMode.ON_REACH,
+    lang: Annotated[str, typer.Option(help="Language of its posts: zh or en.")] = "zh",
+    progress_every: Annotated[
+        int, typer.Option(help="Tell an inviter their progress at most every N minutes; 0: never.")
+    ] = 30,
+    board_at: Annotated[
+        str | None, typer.Option(help="Post the leaderboard daily at this local time, e.g. 20:00.")
+    ] = None,
+    board_top: Annotated[int, typer.Option(help="Inviters on the posted leaderboard.")] = 10,
 ) -> None:
     """Create a fission campaign (创建裂变活动)."""
     starts_at, ends_at = instant("--from", since), instant("--to", until)
@@ -52,7 +60,8 @@ def fission_create(
         try:
             create_campaign(
                 context, org_id, campaign_id=campaign, name=name or campaign, groups=pool,
-                starts_at=starts_at, ends_at=ends_at, tiers=tiers, mode=mode,
+                starts_at=starts_at, ends_at=ends_at, tiers=tiers, mode=mode, lang=lang,
+                progress_minutes=progress_every, board_at=board_at, board_top=board_top,
             )  # fmt: skip
         except ValueError as error:
             fail(str(error))

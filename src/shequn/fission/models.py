@@ -24,6 +24,13 @@ class CampaignRecord(Base):
     # [{"count": 3, "kind": "coupon", "name": "¥20 券", "cost": 2000}], cost in minor units.
     tiers: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     mode: Mapped[str] = mapped_column(String(16))
+    # Language of what the campaign posts: zh or en.
+    lang: Mapped[str] = mapped_column(String(8), default="zh")
+    # An inviter hears of their progress at most this often; 0: never.
+    progress_minutes: Mapped[int] = mapped_column(default=30)
+    # The leaderboard is posted daily at this local time ("20:00"), or never.
+    board_at: Mapped[str | None] = mapped_column(String(5))
+    board_top: Mapped[int] = mapped_column(default=10)
     created_at: Mapped[datetime]
 
 
@@ -44,3 +51,15 @@ class RewardGrant(Base):
     granted_at: Mapped[datetime]
     # Set when the inviter's effective count later fell below the tier: kept, but for review.
     flagged_at: Mapped[datetime | None]
+
+
+class InviterProgress(Base):
+    """What an inviter was last told of their count: keeps progress messages rate-limited."""
+
+    __tablename__ = "fission_progress"
+
+    org: Mapped[str] = mapped_column(String(200), primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(200), primary_key=True)
+    inviter: Mapped[str] = mapped_column(String(200), primary_key=True)
+    effective: Mapped[int]
+    told_at: Mapped[datetime]

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -87,3 +88,63 @@ def poster_lines(tiers: Sequence[Tier], *, lang: str) -> tuple[str, ...]:
     words = POSTER_WORDS[lang]
     ordered = sorted(tiers, key=lambda tier: tier.count)
     return tuple(words["tier"].format(count=tier.count, name=tier.name) for tier in ordered)
+
+
+@dataclass(frozen=True)
+class Told:
+    """The last progress an inviter was told: the count, and when."""
+
+    effective: int
+    at: datetime
+
+
+def is_progress_due(
+    effective: int, told: Told | None, *, now: datetime, interval: timedelta
+) -> bool:
+    """Tell an inviter when their effective count has risen, at most once per interval; a
+    falling count is not news to announce."""
+    if effective <= 0:
+        return False
+    if told is None:
+        return True
+    return effective > told.effective and now - told.at >= interval
+
+
+PROGRESS_WORDS = {
+    "zh": {
+        "next": "{name}:已有 {effective} 位有效邀请,再邀 {more} 位得「{reward}」",
+        "done": "{name}:已有 {effective} 位有效邀请,全部奖励已达成!",
+    },
+    "en": {
+        "next": "{name}: {effective} effective, {more} more for {reward}",
+        "done": "{name}: {effective} effective, every reward reached!",
+    },
+}
+
+
+def progress_line(name: str, effective: int, tiers: Sequence[Tier], *, lang: str) -> str:
+    """ "3 effective, 2 more for the gift": the next tier is what spurs an inviter on."""
+    words = PROGRESS_WORDS[lang]
+    ahead = sorted((tier for tier in tiers if tier.count > effective), key=lambda t: t.count)
+    if not ahead:
+        return words["done"].format(name=name, effective=effective)
+    return words["next"].format(
+        name=name, effective=effective, more=ahead[0].count - effective, reward=ahead[0].name
+    )
+
+
+BOARD_WORDS = {
+    "zh": {"title": "「{campaign}」邀请排行榜", "row": "{rank}. {name} {effective} 人", "empty": "还没有有效邀请,快来邀请好友吧!"},
+    "en": {"title": "“{campaign}” invite leaderboard", "row": "{rank}. {name} {effective}", "empty": "No effective invites yet: invite your friends!"},
+}  # fmt: skip
+
+
+def board_text(campaign: str, rows: Sequence[tuple[str, int]], *, lang: str) -> str:
+    """The leaderboard post (比): rank, name and effective invites, best first."""
+    words = BOARD_WORDS[lang]
+    lines = [words["title"].format(campaign=campaign)]
+    lines += [
+        words["row"].format(rank=rank, name=name, effective=effective)
+        for rank, (name, effective) in enumerate(rows, start=1)
+    ]
+    return "\n".join(lines if rows else [*lines, words["empty"]])

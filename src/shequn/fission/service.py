@@ -9,25 +9,34 @@ from sqlalchemy.orm import Session
 
 from shequn.engine.action import Action, ActionKind
 from shequn.engine.context import Context, Job
-from shequn.fission.models import CampaignRecord, RewardGrant
+from shequn.fission.models import CampaignRecord, InviterProgress, RewardGrant
 from shequn.fission.poster import PosterText
 from shequn.fission.rules import (
     POSTER_WORDS,
+    PROGRESS_WORDS,
     GrantMode,
     RewardKind,
     Tier,
+    Told,
+    board_text,
+    is_progress_due,
     poster_lines,
+    progress_line,
     tier_changes,
     tiers_of,
 )
+from shequn.group.models import Group
 from shequn.invite.rules import InviterCount
 from shequn.invite.service import CODE_PATTERN, InviteQuery, count_invites_as_of, personal_code
 from shequn.kit.ids import stable_id
 from shequn.kit.money import format_amount
+from shequn.kit.time import daily_instants, parse_clock
 from shequn.member.models import Member
 
 CHECK = "fission.check"
 SETTLE = "fission.settle"
+BOARD = "fission.board"
+MAX_MENTIONS = 20
 # Joins and leaves within a minute share one recount.
 CHECK_WINDOW = timedelta(seconds=60)
 
@@ -43,6 +52,10 @@ def create_campaign(
     ends_at: datetime,
     tiers: list[Tier],
     mode: GrantMode,
+    lang: str = "zh",
+    progress_minutes: int = 30,
+    board_at: str | None = None,
+    board_top: int = 10,
 ) -> CampaignRecord:
     session = context.session
     if not CODE_PATTERN.match(campaign_id):
@@ -52,16 +65,35 @@ def create_campaign(
     counts = [tier.count for tier in tiers]
     if not tiers or len(set(counts)) != len(counts):
         raise ValueError("give one or more --tier, each with a different count")
+    if lang not in PROGRESS_WORDS:
+        raise ValueError(f"--lang: {lang!r} is not one of {', '.join(PROGRESS_WORDS)}")
+    if progress_minutes < 0 or board_top < 1:
+        raise ValueError("--progress-every must be 0 or more and --board-top 1 or more")
+    clock = parse_clock(board_at) if board_at is not None else None
     if session.get(CampaignRecord, (org, campaign_id)) is not None:
         raise ValueError(f"campaign {campaign_id!r} already exists in this org")
     record = CampaignRecord(
         org=org, id=campaign_id, name=name or campaign_id, groups=list(groups),
         starts_at=starts_at, ends_at=ends_at,
         tiers=[tier.as_json() for tier in sorted(tiers, key=lambda tier: tier.count)],
-        mode=str(mode), created_at=context.now,
+        mode=str(mode), lang=lang, progress_minutes=progress_minutes, board_at=board_at,
+        board_top=board_top, created_at=context.now,
     )  # fmt: skip
     session.add(record)
     session.flush()
+    if clock is not None:
+        timezone = context.tenant(org).timezone
+        for due in daily_instants(starts_at, ends_at, hour=clock[0], minute=clock[1],
+                                  timezone=timezone):  # fmt: skip
+            context.schedule(
+                Job(
+                    id=stable_id("fission-board", org, campaign_id, due.isoformat()),
+                    org=org,
+                    kind=BOARD,
+                    due_at=due,
+                    payload={"campaign": campaign_id},
+                )
+            )
     # The final count: grants in end mode, a last check in reach mode.
     context.schedule(
         Job(
@@ -123,7 +155,8 @@ def settle(context: Context, campaign: CampaignRecord, *, at: datetime, final: b
     ):
         grants[grant.inviter][grant.tier] = grant
     may_grant = campaign.mode == GrantMode.ON_REACH or final
-    for count in campaign_counts(session, campaign, at=at):
+    counts = campaign_counts(session, campaign, at=at)
+    for count in counts:
         held = grants[count.inviter]
         changes = tier_changes(tiers, effective=count.effective, granted=set(held))
         for tier in changes.grant if may_grant else ():
@@ -142,7 +175,116 @@ def settle(context: Context, campaign: CampaignRecord, *, at: datetime, final: b
             # A recount of an earlier moment (a replayed job) says nothing about a later grant.
             if grant.flagged_at is None and at > grant.granted_at:
                 grant.flagged_at = at
+    tell_progress(context, campaign, counts, at=at)
     session.flush()
+
+
+def tell_progress(
+    context: Context, campaign: CampaignRecord, counts: list[InviterCount], *, at: datetime
+) -> None:
+    """@-mention inviters whose effective count rose, at most once per interval each; those due
+    in one group share a message."""
+    if campaign.progress_minutes <= 0:
+        return
+    session = context.session
+    interval = timedelta(minutes=campaign.progress_minutes)
+    told = {
+        row.inviter: row
+        for row in session.scalars(
+            select(InviterProgress).where(
+                InviterProgress.org == campaign.org, InviterProgress.campaign == campaign.id
+            )
+        )
+    }
+    due_by_group: dict[str, list[InviterCount]] = defaultdict(list)
+    for count in counts:
+        last = told.get(count.inviter)
+        before = None if last is None else Told(effective=last.effective, at=last.told_at)
+        if count.latest_group is not None and is_progress_due(
+            count.effective, before, now=at, interval=interval
+        ):
+            due_by_group[count.latest_group].append(count)
+    tiers = tiers_of(campaign.tiers)
+    names = nicknames(
+        session, campaign.org, [c.inviter for due in due_by_group.values() for c in due]
+    )
+    for group_id, due in sorted(due_by_group.items()):
+        group = session.get(Group, (campaign.org, group_id))
+        for start in range(0, len(due), MAX_MENTIONS):
+            chunk = due[start : start + MAX_MENTIONS]
+            lines = [
+                progress_line(
+                    names.get(c.inviter, c.inviter), c.effective, tiers, lang=campaign.lang
+                )
+                for c in chunk
+            ]
+            context.emit(
+                Action(
+                    id=stable_id(
+                        "fission-progress",
+                        campaign.org,
+                        campaign.id,
+                        group_id,
+                        *(f"{c.inviter}={c.effective}" for c in chunk),
+                    ),
+                    org=campaign.org,
+                    kind=ActionKind.SEND_MESSAGE,
+                    cause=f"campaign:{campaign.id}",
+                    platform=None if group is None else group.platform,
+                    group=group_id,
+                    payload={"text": "\n".join(lines), "mentions": [c.inviter for c in chunk]},
+                )
+            )
+        for count in due:
+            row = told.get(count.inviter)
+            if row is None:
+                session.add(InviterProgress(org=campaign.org, campaign=campaign.id,
+                                            inviter=count.inviter, effective=count.effective,
+                                            told_at=at))  # fmt: skip
+            else:
+                row.effective, row.told_at = count.effective, at
+
+
+def nicknames(session: Session, org: str, members: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for start in range(0, len(members), 500):
+        rows = session.execute(
+            select(Member.id, Member.nickname).where(
+                Member.org == org, Member.id.in_(members[start : start + 500])
+            )
+        )
+        found.update({member: nickname for member, nickname in rows if nickname})
+    return found
+
+
+def post_board(context: Context, campaign: CampaignRecord, *, at: datetime, job_id: str) -> None:
+    """The leaderboard, top N by effective invites, into each of the campaign's groups (or,
+    for an org-wide campaign, each group its newcomers went to)."""
+    session = context.session
+    counts = [count for count in campaign_counts(session, campaign, at=at) if count.effective > 0]
+    top = counts[: campaign.board_top]
+    names = nicknames(session, campaign.org, [count.inviter for count in top])
+    text = board_text(
+        campaign.name,
+        [(names.get(count.inviter, count.inviter), count.effective) for count in top],
+        lang=campaign.lang,
+    )
+    targets = campaign.groups or sorted({c.latest_group for c in counts if c.latest_group})
+    for group_id in targets:
+        group = session.get(Group, (campaign.org, group_id))
+        if group is None or group.dismissed_at is not None:
+            continue
+        context.emit(
+            Action(
+                id=stable_id("fission-board", job_id, group_id),
+                org=campaign.org,
+                kind=ActionKind.SEND_MESSAGE,
+                cause=f"job:{job_id}",
+                platform=group.platform,
+                group=group_id,
+                payload={"text": text, "mentions": []},
+            )
+        )
 
 
 def gift_task(campaign: CampaignRecord, inviter: str, tier: Tier, grant_id: str) -> Action:

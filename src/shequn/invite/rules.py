@@ -116,6 +116,8 @@ class InviterCount:
     flagged: int
     # When the inviter's effective count reached its final value: breaks leaderboard ties.
     reached_at: datetime | None
+    # Where the inviter's latest newcomer went: where a word to the inviter is best placed.
+    latest_group: str | None = None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -129,10 +131,13 @@ def count_invites(
 ) -> list[InviterCount]:
     """Per inviter, sorted by effective desc, then by who reached that count first."""
     tally: dict[str, dict[Standing, list[datetime]]] = {}
+    latest: dict[str, Credit] = {}
     for credit, standing in credits:
         tally.setdefault(credit.inviter, {state: [] for state in Standing})[standing].append(
             credit.at
         )
+        if credit.inviter not in latest or credit.at > latest[credit.inviter].at:
+            latest[credit.inviter] = credit
     counts = []
     for inviter, by_state in tally.items():
         effective = sorted(by_state[Standing.EFFECTIVE])
@@ -145,6 +150,7 @@ def count_invites(
                 kicked=len(by_state[Standing.KICKED]),
                 flagged=len(by_state[Standing.FLAGGED]),
                 reached_at=effective[-1] if effective else None,
+                latest_group=latest[inviter].group,
             )
         )
     counts.sort(key=lambda count: (-count.effective, count.reached_at or NEVER, count.inviter))

@@ -55,6 +55,28 @@ def local_time_to_utc(day: date, hour: int, minute: int, timezone: str) -> datet
     return local.astimezone(UTC)
 
 
+def parse_clock(text: str) -> tuple[int, int]:
+    """A local time of day, "20:30" → (20, 30)."""
+    hour, sep, minute = text.partition(":")
+    readable = sep and hour.isdigit() and minute.isdigit() and len(minute) == 2
+    if readable and int(hour) < 24 and int(minute) < 60:
+        return int(hour), int(minute)
+    raise TimeError(f"{text!r} is not a time of day like 20:30")
+
+
+def daily_instants(
+    since: datetime, until: datetime, *, hour: int, minute: int, timezone: str
+) -> list[datetime]:
+    """Every local hour:minute in [since, until], each day's instant taken in `timezone`."""
+    day = local_day(since, timezone)
+    instants = []
+    while (due := local_time_to_utc(day, hour, minute, timezone)) <= until:
+        if due >= since:
+            instants.append(due)
+        day += timedelta(days=1)
+    return instants
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
