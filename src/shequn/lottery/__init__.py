@@ -1,0 +1,1 @@
+"""Lotteries: provably fair draws, who may enter them, and "Nth like wins"."""
