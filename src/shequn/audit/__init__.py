@@ -1,0 +1,1 @@
+"""Audit: scoring member profiles for marketing, ad and fake accounts (审核)."""
