@@ -14,9 +14,11 @@ default thresholds (review 40, kick 70) turn into the operator's habits:
 Staff, the atmosphere crew and whitelisted members are never scored.
 """
 
+import contextlib
+import functools
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -314,6 +316,8 @@ def _is_invisible(char: str) -> bool:
     return char in _INVISIBLE or category == "Cf" or (category == "Cc" and not char.isspace())
 
 
+# Scoring one profile normalises its nickname several times, and intake scores on every join.
+@functools.lru_cache(maxsize=16384)
 def normalize(text: str) -> str:
     """The text as a reader sees it: NFKC, invisible characters removed, whitespace collapsed."""
     visible = "".join(char for char in text if not _is_invisible(char))
@@ -522,3 +526,116 @@ def to_json(assessment: Assessment, member: str, *, language: Language = "zh") -
             for signal in assessment.signals
         ],
     }
+
+
+class Decision(StrEnum):
+    """What an operator decided on a member: kick, keep despite the signals, or trust for good."""
+
+    KICK = "kick"
+    KEEP = "keep"
+    WHITELIST = "whitelist"
+
+
+def parse_decision(word: str) -> Decision:
+    try:
+        return Decision(word.strip().lower())
+    except ValueError:
+        known = ", ".join(decision.value for decision in Decision)
+        raise ValueError(f"decision {word!r} is not one of {known}") from None
+
+
+def is_flagged(verdict: str, decision: str | None) -> bool:
+    """Flagged fake: the latest decision is kick, or nobody decided and the verdict is kick."""
+    if decision is not None:
+        return decision == Decision.KICK
+    return verdict == Verdict.KICK
+
+
+def awaits_review(verdict: str, decision: str | None, *, auto_kick: bool) -> bool:
+    """In the operator's queue: undecided, and either a review or a kick nobody carried out."""
+    if decision is not None:
+        return False
+    return verdict == Verdict.REVIEW or (verdict == Verdict.KICK and not auto_kick)
+
+
+@dataclass(frozen=True)
+class AuditPolicy:
+    """An org's audit settings, read from its settings with the defaults filled in."""
+
+    audience: Audience = "any"
+    thresholds: Thresholds = DEFAULT_THRESHOLDS
+    # The seed's operator kicks by hand; kicking on the score alone is an org's explicit choice.
+    auto_kick: bool = False
+    whitelist: frozenset[str] = frozenset()
+    crew: frozenset[str] = frozenset()
+
+
+AUDIENCES: dict[str, Audience] = {"female": "female", "male": "male", "any": "any"}
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _member_ids(value: object) -> frozenset[str] | None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        return None
+    return frozenset(item.strip() for item in value if item.strip())
+
+
+def audit_policy(settings: Mapping[str, Any]) -> AuditPolicy:
+    """The org's policy; a malformed setting falls back to its default."""
+    # A bad value stored by hand must never stop intake; check_audit_settings refuses it when
+    # an operator sets it.
+    given = settings.get("audit_audience")
+    audience = AUDIENCES.get(given, "any") if isinstance(given, str) else "any"
+    review = settings.get("audit_review", DEFAULT_THRESHOLDS.review)
+    kick = settings.get("audit_kick", DEFAULT_THRESHOLDS.kick)
+    thresholds = DEFAULT_THRESHOLDS
+    if _is_whole(review) and _is_whole(kick):
+        with contextlib.suppress(ValueError):
+            thresholds = Thresholds(review=review, kick=kick)
+    auto_kick = settings.get("audit_auto_kick")
+    return AuditPolicy(
+        audience=audience,
+        thresholds=thresholds,
+        auto_kick=auto_kick if isinstance(auto_kick, bool) else False,
+        whitelist=_member_ids(settings.get("audit_whitelist")) or frozenset(),
+        crew=_member_ids(settings.get("audit_crew")) or frozenset(),
+    )
+
+
+def check_audit_settings(settings: Mapping[str, Any]) -> None:
+    """Refuse, naming the setting, any audit setting audit_policy would have to ignore."""
+    audience = settings.get("audit_audience", "any")
+    if not isinstance(audience, str) or audience not in AUDIENCES:
+        raise ValueError(f"audit_audience: {audience!r} is not one of {', '.join(AUDIENCES)}")
+    for name in ("audit_review", "audit_kick"):
+        if name in settings and not _is_whole(settings[name]):
+            raise ValueError(f"{name}: {settings[name]!r} is not a whole number")
+    Thresholds(
+        review=settings.get("audit_review", DEFAULT_THRESHOLDS.review),
+        kick=settings.get("audit_kick", DEFAULT_THRESHOLDS.kick),
+    )
+    if not isinstance(settings.get("audit_auto_kick", False), bool):
+        raise ValueError(f"audit_auto_kick: {settings['audit_auto_kick']!r} is not true or false")
+    for name in ("audit_whitelist", "audit_crew"):
+        if name in settings and _member_ids(settings[name]) is None:
+            raise ValueError(f"{name}: {settings[name]!r} is not a list of member ids")
+
+
+@dataclass(frozen=True)
+class Stint:
+    """One stay of a member in one of the org's groups, as the audit reads it."""
+
+    group: str
+    joined_at: datetime
+    left_at: datetime | None
+    left_reason: str | None
+
+
+def rejoined_after_kick(stints: Iterable[Stint]) -> bool:
+    """Whether the member joined any of the org's groups again after being kicked from one."""
+    stays = list(stints)
+    kicks = [stay.left_at for stay in stays if stay.left_reason == "kicked" and stay.left_at]
+    return bool(kicks) and any(stay.joined_at >= min(kicks) for stay in stays)

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shequn.audit.service import flagged_members
 from shequn.invite.models import InviteCodeRecord
 from shequn.invite.rules import (
     Credit,
@@ -168,12 +169,15 @@ def summarize_fission_of(
 
 
 def count_invites_as_of(
-    session: Session, org: str, query: InviteQuery, *, flagged: frozenset[str] = frozenset()
+    session: Session, org: str, query: InviteQuery, *, flagged: frozenset[str] | None = None
 ) -> list[InviterCount]:
     """Per inviter: invited, effective, left, kicked and flagged, as of `query.at`.
 
-    `flagged` holds the members the audit marks fake (none until the audit exists).
+    `flagged` holds the members the audit marks fake; by default the audit's current verdicts
+    and decisions, so every report, leaderboard and reward counts the same way.
     """
+    if flagged is None:
+        flagged = flagged_members(session, org)
     credits = [
         credit
         for credit in credits_of(session, org)
