@@ -13,10 +13,11 @@ from typer.testing import CliRunner
 
 from shequn.app import create_app
 from shequn.cli.main import app
-from shequn.fission.poster import HEIGHT, WIDTH, PosterText, _font, drawable, render_poster
+from shequn.fission.poster import HEIGHT, WIDTH, PosterText, render_poster
 from shequn.fission.rules import RewardKind, Tier, poster_lines
 from shequn.invite.models import InviteCodeRecord
 from shequn.invite.service import create_invite_code
+from shequn.kit.drawing import drawable, font_of
 from shequn.kit.fonts import FontMissing, find_cjk_font
 from shequn.kit.time import utc_now
 from shequn.wiring import Shequn
@@ -31,7 +32,7 @@ def scanned(png: bytes) -> list[str]:
 
 
 def test_the_installed_font_draws_chinese_and_drops_what_it_cannot_draw() -> None:
-    font = _font(find_cjk_font().regular, 36)
+    font = font_of(find_cjk_font().regular, 36)
     assert drawable("双十一裂变 邀请你入群 ¥20", font) == "双十一裂变 邀请你入群 ¥20"
     # Colour emoji would be a box in a text font: left out instead.
     assert drawable("小美🌸", font) == "小美"

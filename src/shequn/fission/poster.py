@@ -5,13 +5,12 @@ Drawing only; which link and which words go on it is the service's business.
 
 import io
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 import qrcode
 import qrcode.constants
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
+from shequn.kit.drawing import centred_line, font_of, wrap
 from shequn.kit.fonts import FontFiles, Weight
 
 WIDTH, HEIGHT = 750, 1334  # the usual phone poster, shared in chats and moments
@@ -20,8 +19,6 @@ QR_SIDE = 340
 INK = (33, 33, 33)
 ACCENT = (200, 32, 48)
 PAPER = (255, 255, 255)
-# U+FFFF is never a character, so every font draws its "missing glyph" box for it.
-NOT_A_CHARACTER = "\uffff"
 
 
 @dataclass(frozen=True)
@@ -43,50 +40,31 @@ def render_poster(
     poster = _backdrop(background)
     draw = ImageDraw.Draw(poster)
     y = MARGIN * 2
-    headline_font = _font(fonts.path(Weight.BOLD), 64)
-    for line in _wrap(text.headline, headline_font, WIDTH - 2 * MARGIN):
-        y = _centred(draw, line, headline_font, y, fill=PAPER) + 12
+    headline_font = font_of(fonts.path(Weight.BOLD), 64)
+    for line in wrap(text.headline, headline_font, WIDTH - 2 * MARGIN):
+        y = centred_line(draw, line, headline_font, y, width=WIDTH, fill=PAPER) + 12
     y += 28
-    body_font = _font(fonts.path(Weight.REGULAR), 36)
+    body_font = font_of(fonts.path(Weight.REGULAR), 36)
     for entry in text.lines:
-        for line in _wrap(entry, body_font, WIDTH - 2 * MARGIN):
-            y = _centred(draw, line, body_font, y, fill=PAPER) + 10
+        for line in wrap(entry, body_font, WIDTH - 2 * MARGIN):
+            y = centred_line(draw, line, body_font, y, width=WIDTH, fill=PAPER) + 10
 
     card_top = HEIGHT - MARGIN - QR_SIDE - 220
     draw.rounded_rectangle(
         (MARGIN, card_top, WIDTH - MARGIN, HEIGHT - MARGIN), radius=28, fill=PAPER
     )
-    name_font = _font(fonts.path(Weight.BOLD), 40)
+    name_font = font_of(fonts.path(Weight.BOLD), 40)
     invite = f"{text.nickname} 邀请你入群"
-    name_line = _wrap(invite, name_font, WIDTH - 4 * MARGIN)[0]
-    qr_top = _centred(draw, name_line, name_font, card_top + 40, fill=ACCENT) + 24
+    name_line = wrap(invite, name_font, WIDTH - 4 * MARGIN)[0]
+    qr_top = centred_line(draw, name_line, name_font, card_top + 40, width=WIDTH, fill=ACCENT) + 24
     code = _qr(link)
     poster.paste(code, ((WIDTH - code.width) // 2, qr_top + (QR_SIDE - code.height) // 2))
-    call_font = _font(fonts.path(Weight.REGULAR), 28)
-    _centred(draw, text.call, call_font, qr_top + QR_SIDE + 20, fill=INK)
+    call_font = font_of(fonts.path(Weight.REGULAR), 28)
+    centred_line(draw, text.call, call_font, qr_top + QR_SIDE + 20, width=WIDTH, fill=INK)
 
     out = io.BytesIO()
     poster.save(out, format="PNG", optimize=True)
     return out.getvalue()
-
-
-def drawable(text: str, font: ImageFont.FreeTypeFont) -> str:
-    """`text` without the characters `font` would draw as a box."""
-    return "".join(char for char in text if char.isspace() or _has_glyph(font, char))
-
-
-def _has_glyph(font: ImageFont.FreeTypeFont, char: str) -> bool:
-    return _mask_of(font, char) != _mask_of(font, NOT_A_CHARACTER)
-
-
-@lru_cache(maxsize=8192)
-def _mask_of(font: ImageFont.FreeTypeFont, char: str) -> bytes:
-    return bytes(font.getmask(char))
-
-
-@lru_cache(maxsize=32)
-def _font(path: Path, size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(path), size)
 
 
 def _backdrop(background: Image.Image | None) -> Image.Image:
@@ -117,36 +95,3 @@ def _qr(link: str) -> Image.Image:
     image = code.make_image(fill_color="black", back_color="white").get_image()
     scaled = max(1, QR_SIDE // side) * side
     return image.convert("RGB").resize((scaled, scaled), Image.Resampling.NEAREST)
-
-
-def _wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
-    """Greedy lines no wider than `width`, broken at a space when a line has one."""
-    lines: list[str] = []
-    line = ""
-    for char in " ".join(drawable(text, font).split()):
-        if line and font.getlength(line + char) > width:
-            cut = line.rfind(" ")
-            if cut > 0 and char != " ":
-                lines.append(line[:cut])
-                line = line[cut + 1 :]
-            else:
-                lines.append(line)
-                line = ""
-            if char == " ":
-                continue
-        line += char
-    return [*lines, line] if line else lines or [""]
-
-
-def _centred(
-    draw: ImageDraw.ImageDraw,
-    line: str,
-    font: ImageFont.FreeTypeFont,
-    top: int,
-    *,
-    fill: tuple[int, int, int],
-) -> int:
-    """Draw `line` centred at `top`; the bottom of the line it took."""
-    left, _, right, bottom = draw.textbbox((0, top), line, font=font)
-    draw.text(((WIDTH - (right - left)) // 2, top), line, font=font, fill=fill)
-    return int(bottom)

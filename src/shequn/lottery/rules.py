@@ -1,6 +1,7 @@
 """Pure rules of lotteries: who may enter a draw, win limits, the start condition, and
 "Nth like wins"."""
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,6 +11,19 @@ from shequn.lottery.proof import Entrant, require_aware
 
 WIN_WINDOW = timedelta(days=3)
 MIN_MEMBERS_TO_START = 50
+
+
+def _folded(text: str) -> str:
+    # Members retype the line on phones: full-width commas, spaces, a missing colon.
+    kept = (c for c in unicodedata.normalize("NFKC", text).casefold() if c.isalnum())
+    return "".join(kept)
+
+
+def says_keyword(text: str | None, keyword: str) -> bool:
+    """Whether a message repeats the announced line ("今晚8:30,群内抽奖"), ignoring width,
+    case, spaces and punctuation."""
+    wanted = _folded(keyword)
+    return bool(text) and bool(wanted) and wanted in _folded(text or "")
 
 
 @dataclass(frozen=True)
