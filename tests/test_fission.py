@@ -260,3 +260,47 @@ def test_progress_lines_name_the_next_reward_or_say_all_are_reached() -> None:
         board_text("D11", [], lang="en")
         == "“D11” invite leaderboard\nNo effective invites yet: invite your friends!"
     )
+
+
+def test_newcomers_of_a_campaign_group_are_welcomed_with_its_rules_in_one_message(
+    shequn: Shequn,
+) -> None:
+    campaign(shequn)
+    ingest(shequn, [
+        event("g", "group.upserted", "2020-11-06T09:00:00", {"group": "new-3", "name": "新群3"}),
+        event("g-old", "group.upserted", "2020-11-06T09:00:00", {"group": "old-1", "name": "老群1"}),
+        event("p1", "member.upserted", "2020-11-07T09:00:00", {"member": "A-0", "nickname": "小美"}),
+        event("p2", "member.upserted", "2020-11-07T09:00:00", {"member": "A-1", "nickname": "Amy"}),
+        *pulls("A", 2)[:1],
+        {**pulls("A", 2)[1], "at": "2020-11-07T10:00:30+08:00"},  # the same minute: one message
+        event("o", "member.joined", "2020-11-07T10:00:10", {"group": "old-1", "member": "X"}),
+    ])  # fmt: skip
+    run_jobs(shequn, at="2020-11-07T10:02:00+08:00")
+    # old-1 is not a campaign group, and the org has no welcome of its own: nothing there.
+    welcomes = [(g, text, mentions) for g, text, mentions in sent(shequn, "job:")]
+    assert welcomes == [
+        (
+            "new-3",
+            "欢迎 小美、Amy 加入新群3!「双11裂变」进行中:邀请 3 位好友 → ¥20 无门槛券;"
+            "邀请 10 位好友 → 连衣裙。邀请好友入群即可累计,好友退群不计。",
+            ["A-0", "A-1"],
+        )
+    ]  # fmt: skip — old-1 is not a campaign group and the org has no welcome of its own
+
+
+def test_a_campaign_without_its_own_welcome_leaves_the_org_welcome(shequn: Shequn) -> None:
+    db = shequn.settings.database_url
+    org = runner.invoke(
+        app, ["org", "create", "demo", "--welcome-text", "欢迎 {nickname}", "--db", db]
+    )
+    assert org.exit_code == 0, org.output
+    made = runner.invoke(app, ["fission", "create", "d11", "--org", "demo", "--db", db, "--no-welcome",
+                               "--from", "2020-11-07T00:00:00+08:00", "--to", "2020-11-07T23:59:59+08:00",
+                               "--groups", "new-3", "--tier", "3:coupon:券:5"])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    ingest(shequn, [
+        event("g", "group.upserted", "2020-11-06T09:00:00", {"group": "new-3", "name": "新群3"}),
+        *pulls("A", 1),
+    ])  # fmt: skip
+    run_jobs(shequn, at="2020-11-07T10:02:00+08:00")
+    assert [text for _, text, _ in sent(shequn, "job:")] == ["欢迎 "]  # A-0 has no nickname yet

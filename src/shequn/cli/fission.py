@@ -44,6 +44,16 @@ def fission_create(
         str | None, typer.Option(help="Post the leaderboard daily at this local time, e.g. 20:00.")
     ] = None,
     board_top: Annotated[int, typer.Option(help="Inviters on the posted leaderboard.")] = 10,
+    welcome: Annotated[
+        str | None,
+        typer.Option(
+            help="Welcome for newcomers of its groups: {nickname} {group} {campaign} {tiers} "
+            "(default: a built-in one in --lang)."
+        ),
+    ] = None,
+    no_welcome: Annotated[
+        bool, typer.Option("--no-welcome", help="Keep the org's own welcome instead.")
+    ] = False,
 ) -> None:
     """Create a fission campaign (创建裂变活动)."""
     starts_at, ends_at = instant("--from", since), instant("--to", until)
@@ -62,6 +72,7 @@ def fission_create(
                 context, org_id, campaign_id=campaign, name=name or campaign, groups=pool,
                 starts_at=starts_at, ends_at=ends_at, tiers=tiers, mode=mode, lang=lang,
                 progress_minutes=progress_every, board_at=board_at, board_top=board_top,
+                welcome_text="" if no_welcome else welcome,
             )  # fmt: skip
         except ValueError as error:
             fail(str(error))

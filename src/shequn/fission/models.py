@@ -31,6 +31,9 @@ class CampaignRecord(Base):
     # The leaderboard is posted daily at this local time ("20:00"), or never.
     board_at: Mapped[str | None] = mapped_column(String(5))
     board_top: Mapped[int] = mapped_column(default=10)
+    # Newcomers of its groups are welcomed with this ({nickname} {group} {campaign} {tiers});
+    # None: the built-in welcome in the campaign's language; "": the org's own welcome.
+    welcome_text: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime]
 
 

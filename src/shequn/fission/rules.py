@@ -148,3 +148,21 @@ def board_text(campaign: str, rows: Sequence[tuple[str, int]], *, lang: str) -> 
         for rank, (name, effective) in enumerate(rows, start=1)
     ]
     return "\n".join(lines if rows else [*lines, words["empty"]])
+
+
+DEFAULT_WELCOME = {
+    "zh": "欢迎 {nickname} 加入{group}!「{campaign}」进行中:{tiers}。邀请好友入群即可累计,好友退群不计。",
+    "en": "Welcome {nickname} to {group}! “{campaign}” is on: {tiers}. Invite friends to join; "
+    "friends who leave do not count.",
+}
+
+
+def campaign_welcome(
+    template: str | None, *, campaign: str, tiers: Sequence[Tier], lang: str
+) -> str:
+    """The campaign's welcome with {campaign} and {tiers} filled in; {nickname} and {group}
+    are left for the group's welcome to fill."""
+    text = DEFAULT_WELCOME[lang] if template is None else template
+    separator = ";" if lang == "zh" else "; "
+    promised = separator.join(poster_lines(tiers, lang=lang))
+    return text.replace("{campaign}", campaign).replace("{tiers}", promised)

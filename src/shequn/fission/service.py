@@ -19,6 +19,7 @@ from shequn.fission.rules import (
     Tier,
     Told,
     board_text,
+    campaign_welcome,
     is_progress_due,
     poster_lines,
     progress_line,
@@ -32,6 +33,7 @@ from shequn.kit.ids import stable_id
 from shequn.kit.money import format_amount
 from shequn.kit.time import daily_instants, parse_clock
 from shequn.member.models import Member
+from shequn.member.service import nicknames
 
 CHECK = "fission.check"
 SETTLE = "fission.settle"
@@ -56,6 +58,7 @@ def create_campaign(
     progress_minutes: int = 30,
     board_at: str | None = None,
     board_top: int = 10,
+    welcome_text: str | None = None,
 ) -> CampaignRecord:
     session = context.session
     if not CODE_PATTERN.match(campaign_id):
@@ -77,7 +80,7 @@ def create_campaign(
         starts_at=starts_at, ends_at=ends_at,
         tiers=[tier.as_json() for tier in sorted(tiers, key=lambda tier: tier.count)],
         mode=str(mode), lang=lang, progress_minutes=progress_minutes, board_at=board_at,
-        board_top=board_top, created_at=context.now,
+        board_top=board_top, welcome_text=welcome_text, created_at=context.now,
     )  # fmt: skip
     session.add(record)
     session.flush()
@@ -114,6 +117,18 @@ def active_campaigns(context: Context, org: str) -> list[CampaignRecord]:
             context.session.scalars(select(CampaignRecord).where(CampaignRecord.org == org))
         ),
     )
+
+
+def welcome_of(context: Context, org: str, group: str, at: datetime) -> str | None:
+    """The welcome of the first campaign running in `group` at `at`, if it has one."""
+    for campaign in active_campaigns(context, org):
+        running = campaign.starts_at <= at <= campaign.ends_at
+        if running and (not campaign.groups or group in campaign.groups):
+            if campaign.welcome_text == "":
+                return None
+            return campaign_welcome(campaign.welcome_text, campaign=campaign.name,
+                                    tiers=tiers_of(campaign.tiers), lang=campaign.lang)  # fmt: skip
+    return None
 
 
 def schedule_check(context: Context, campaign: CampaignRecord, at: datetime) -> None:
@@ -243,18 +258,6 @@ def tell_progress(
                                             told_at=at))  # fmt: skip
             else:
                 row.effective, row.told_at = count.effective, at
-
-
-def nicknames(session: Session, org: str, members: list[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for start in range(0, len(members), 500):
-        rows = session.execute(
-            select(Member.id, Member.nickname).where(
-                Member.org == org, Member.id.in_(members[start : start + 500])
-            )
-        )
-        found.update({member: nickname for member, nickname in rows if nickname})
-    return found
 
 
 def post_board(context: Context, campaign: CampaignRecord, *, at: datetime, job_id: str) -> None:

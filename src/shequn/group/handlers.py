@@ -1,7 +1,7 @@
 """What groups react to: a newcomer is welcomed, a filling group becomes an operator task,
 and scheduled announcements are posted."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -15,6 +15,7 @@ from shequn.engine.models import JobRecord
 from shequn.engine.registry import JobKind, Reaction
 from shequn.group.models import Group, Staff
 from shequn.group.rules import (
+    WelcomePolicy,
     capacity_margin,
     has_just_filled,
     nearly_full_task,
@@ -24,6 +25,8 @@ from shequn.group.rules import (
 )
 from shequn.kit.ids import stable_id
 from shequn.member.models import GroupMember, Member, Membership
+
+WELCOME_JOB = "group.welcome"
 
 
 def _newly_joined(context: Context, event: Event, data: MemberJoined) -> bool:
@@ -36,66 +39,91 @@ def prefetch_staff(context: Context, events: Sequence[Event]) -> None:
     context.rows.prefetch(Staff, {(event.org, event.member) for event in joined if event.member})
 
 
-def welcome_newcomer(context: Context, event: Event) -> None:
-    """Schedule the welcome of the window this join falls in; joins of one window share it."""
-    data = event.payload(MemberJoined)
-    policy = welcome_policy(context.tenant(event.org).settings)
-    if policy is None or not _newly_joined(context, event, data):
-        return
-    if context.rows.get(Staff, (event.org, data.member)) is not None:
-        return
-    since, until = welcome_slot(event.at, policy.window)
-    context.schedule(
-        Job(
-            id=stable_id("welcome", event.org, data.group, since.isoformat()),
-            org=event.org,
-            kind=WELCOME.name,
-            due_at=until,
-            payload={"group": data.group, "since": since.isoformat(), "until": until.isoformat()},
-        )
-    )
+# A template that takes the org's welcome's place for a group at a moment: a campaign's rules.
+WelcomeSource = Callable[[Context, str, str, datetime], str | None]
 
 
-def post_welcome(context: Context, job: JobRecord) -> None:
-    """@-mention everyone who joined in the window and is still there, in as few messages as
-    the org's mention limit allows."""
-    policy = welcome_policy(context.tenant(job.org).settings)
-    group = context.rows.get(Group, (job.org, str(job.payload["group"])))
-    if policy is None or group is None:
-        return
-    since = datetime.fromisoformat(str(job.payload["since"]))
-    until = datetime.fromisoformat(str(job.payload["until"]))
-    staff = select(Staff.id).where(Staff.org == job.org)
-    newcomers = context.session.execute(
-        select(Membership.member_id, Member.nickname)
-        .join(Member, (Member.org == Membership.org) & (Member.id == Membership.member_id))
-        .where(
-            Membership.org == job.org,
-            Membership.group_id == group.id,
-            Membership.joined_at >= since,
-            Membership.joined_at < until,
-            Membership.left_at.is_(None),
-            Membership.member_id.not_in(staff),
-        )
-        .order_by(Membership.join_key)
-    ).all()
-    welcomes = welcome_messages(
-        policy,
-        newcomers=[(member, nickname) for member, nickname in newcomers],
-        group_name=group.name,
-    )
-    for number, welcome in enumerate(welcomes):
-        context.emit(
-            Action(
-                id=stable_id("welcome", job.id, number),
-                org=job.org,
-                kind=ActionKind.SEND_MESSAGE,
-                cause=f"job:{job.id}",
-                platform=group.platform,
-                group=group.id,
-                payload={"text": welcome.text, "mentions": list(welcome.mentions)},
+def welcoming(sources: Sequence[WelcomeSource] = ()) -> tuple[Reaction, JobKind]:
+    """The welcome reaction and its job; the composition root says which domains may put their
+    own words in the org's welcome's place, so this module knows none of them."""
+
+    def policy_for(context: Context, org: str, group: str, at: datetime) -> WelcomePolicy | None:
+        settings = context.tenant(org).settings
+        for source in sources:
+            if (template := source(context, org, group, at)) is not None:
+                return welcome_policy(settings, template=template)
+        return welcome_policy(settings)
+
+    def welcome_newcomer(context: Context, event: Event) -> None:
+        """Schedule the welcome of the window this join falls in; joins of one window share it."""
+        data = event.payload(MemberJoined)
+        policy = policy_for(context, event.org, data.group, event.at)
+        if policy is None or not _newly_joined(context, event, data):
+            return
+        if context.rows.get(Staff, (event.org, data.member)) is not None:
+            return
+        since, until = welcome_slot(event.at, policy.window)
+        context.schedule(
+            Job(
+                id=stable_id("welcome", event.org, data.group, since.isoformat()),
+                org=event.org,
+                kind=WELCOME_JOB,
+                due_at=until,
+                payload={
+                    "group": data.group,
+                    "since": since.isoformat(),
+                    "until": until.isoformat(),
+                },
             )
         )
+
+    def post_welcome(context: Context, job: JobRecord) -> None:
+        """@-mention everyone who joined in the window and is still there, in as few messages
+        as the org's mention limit allows."""
+        group = context.rows.get(Group, (job.org, str(job.payload["group"])))
+        since = datetime.fromisoformat(str(job.payload["since"]))
+        until = datetime.fromisoformat(str(job.payload["until"]))
+        policy = None if group is None else policy_for(context, job.org, group.id, since)
+        if policy is None or group is None:
+            return
+        staff = select(Staff.id).where(Staff.org == job.org)
+        newcomers = context.session.execute(
+            select(Membership.member_id, Member.nickname)
+            .join(Member, (Member.org == Membership.org) & (Member.id == Membership.member_id))
+            .where(
+                Membership.org == job.org,
+                Membership.group_id == group.id,
+                Membership.joined_at >= since,
+                Membership.joined_at < until,
+                Membership.left_at.is_(None),
+                Membership.member_id.not_in(staff),
+            )
+            .order_by(Membership.join_key)
+        ).all()
+        welcomes = welcome_messages(
+            policy,
+            newcomers=[(member, nickname) for member, nickname in newcomers],
+            group_name=group.name,
+        )
+        for number, welcome in enumerate(welcomes):
+            context.emit(
+                Action(
+                    id=stable_id("welcome", job.id, number),
+                    org=job.org,
+                    kind=ActionKind.SEND_MESSAGE,
+                    cause=f"job:{job.id}",
+                    platform=group.platform,
+                    group=group.id,
+                    payload={"text": welcome.text, "mentions": list(welcome.mentions)},
+                )
+            )
+
+    reaction = Reaction(
+        name="welcome", on={"member.joined": welcome_newcomer}, prefetch=prefetch_staff
+    )
+    # A welcome ten minutes late still greets people who just arrived; an hour late it is noise.
+    job = JobKind(name=WELCOME_JOB, run=post_welcome, max_lateness=timedelta(minutes=10))
+    return reaction, job
 
 
 def watch_capacity(context: Context, event: Event) -> None:
@@ -145,13 +173,7 @@ def post_announcement(context: Context, job: JobRecord) -> None:
     )
 
 
-WELCOME_NEWCOMERS = Reaction(
-    name="welcome", on={"member.joined": welcome_newcomer}, prefetch=prefetch_staff
-)
 CAPACITY_WATCH = Reaction(name="capacity-watch", on={"member.joined": watch_capacity})
-
-# A welcome ten minutes late still greets people who just arrived; an hour late it is noise.
-WELCOME = JobKind(name="group.welcome", run=post_welcome, max_lateness=timedelta(minutes=10))
 
 # An announcement half an hour late still makes sense; "tonight at 20:30" posted at midnight does not.
 ANNOUNCE = JobKind(name="group.announce", run=post_announcement, max_lateness=timedelta(minutes=30))

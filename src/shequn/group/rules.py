@@ -56,9 +56,12 @@ class WelcomePolicy:
     max_mentions: int
 
 
-def welcome_policy(settings: Mapping[str, Any]) -> WelcomePolicy | None:
-    """The org's welcome, or None when it has no welcome text."""
-    template = settings.get("welcome_text")
+def welcome_policy(
+    settings: Mapping[str, Any], *, template: str | None = None
+) -> WelcomePolicy | None:
+    """The org's welcome (or `template` in its place, e.g. a campaign's), or None when there
+    is no welcome text."""
+    template = template if template is not None else settings.get("welcome_text")
     if not isinstance(template, str) or not template.strip():
         return None
     seconds = settings.get("welcome_window_seconds")
