@@ -87,11 +87,8 @@ EVENTS_BODY = {
 }
 
 
-@router.post("/events", response_model=IngestOut, openapi_extra=EVENTS_BODY)
-async def post_events(request: Request, org: Org) -> IngestOut:
-    """Take in events; the token's org is the default and the only one that may be written."""
-    shequn = shequn_of(request)
-    limit = shequn.settings.max_body_bytes
+async def read_body(request: Request, *, limit: int) -> bytes:
+    """The whole body, refused with 413 as soon as it is known to exceed the limit."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body over {limit} bytes")
@@ -100,8 +97,16 @@ async def post_events(request: Request, org: Org) -> IngestOut:
         body.extend(chunk)
         if len(body) > limit:
             raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body over {limit} bytes")
+    return bytes(body)
+
+
+@router.post("/events", response_model=IngestOut, openapi_extra=EVENTS_BODY)
+async def post_events(request: Request, org: Org) -> IngestOut:
+    """Take in events; the token's org is the default and the only one that may be written."""
+    shequn = shequn_of(request)
+    body = await read_body(request, limit=shequn.settings.max_body_bytes)
     intake = shequn.intake(origin="api", default_org=org, allowed_orgs=frozenset({org}))
-    summary = await run_in_threadpool(intake.ingest, decode_body(bytes(body)))
+    summary = await run_in_threadpool(intake.ingest, decode_body(body))
     return IngestOut.model_validate(summary.as_json())
 
 

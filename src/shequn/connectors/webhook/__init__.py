@@ -1,0 +1,1 @@
+"""The generic signed webhook: shops and bots post contract events, signed per Standard Webhooks."""
