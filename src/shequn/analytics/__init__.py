@@ -1,0 +1,1 @@
+"""Figures operators read: per group and local day, the funnel, and channels by retention."""
