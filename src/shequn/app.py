@@ -9,7 +9,9 @@ from sqlalchemy import text
 
 from shequn import __version__
 from shequn.api import public, router
+from shequn.connectors.webhook.routes import router as webhook_router
 from shequn.engine.worker import Worker
+from shequn.lottery.routes import router as lottery_router
 from shequn.wiring import Shequn
 
 
@@ -31,6 +33,8 @@ def create_app(
     app.state.shequn = shequn
     app.include_router(router)
     app.include_router(public)
+    app.include_router(lottery_router)
+    app.include_router(webhook_router)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

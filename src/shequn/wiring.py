@@ -8,6 +8,7 @@ from rich.console import Console
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from shequn.audit.handlers import AUDIT
 from shequn.commerce.projection import ORDERS
 from shequn.config import Settings
 from shequn.connectors.log import LogConnector
@@ -17,9 +18,11 @@ from shequn.engine.context import Context
 from shequn.engine.intake import Intake
 from shequn.engine.registry import Registry
 from shequn.fission.handlers import BOARD_JOB, CHECK_JOB, RECOUNT, SETTLE_JOB
-from shequn.group.handlers import ANNOUNCE, CAPACITY_WATCH, WELCOME, WELCOME_NEWCOMERS
+from shequn.fission.service import welcome_of
+from shequn.group.handlers import ANNOUNCE, CAPACITY_WATCH, welcoming
 from shequn.group.projection import GROUPS
 from shequn.kit.time import utc_now
+from shequn.lottery.handlers import ANNOUNCE_JOB, DRAW_JOB
 from shequn.member.projection import MEMBERS
 from shequn.org.service import OrgDirectory
 
@@ -30,14 +33,19 @@ def build_registry(settings: Settings, *, console: Console | None = None) -> Reg
     registry.add_projection(GROUPS)
     registry.add_projection(MEMBERS)
     registry.add_projection(ORDERS)
-    registry.add_reaction(WELCOME_NEWCOMERS)
+    # A running fission campaign's welcome takes the org's welcome's place in its groups.
+    welcome, welcome_job = welcoming([welcome_of])
+    registry.add_reaction(welcome)
     registry.add_reaction(CAPACITY_WATCH)
     registry.add_job_kind(ANNOUNCE)
-    registry.add_job_kind(WELCOME)
+    registry.add_job_kind(welcome_job)
     registry.add_reaction(RECOUNT)
     registry.add_job_kind(CHECK_JOB)
     registry.add_job_kind(SETTLE_JOB)
     registry.add_job_kind(BOARD_JOB)
+    registry.add_reaction(AUDIT)
+    registry.add_job_kind(ANNOUNCE_JOB)
+    registry.add_job_kind(DRAW_JOB)
     action_log = Path(settings.action_log) if settings.action_log else None
     registry.connectors["log"] = LogConnector(action_log, console=console)
     return registry

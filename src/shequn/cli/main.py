@@ -19,6 +19,8 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import select
 
+from shequn.cli import report as _figures  # noqa: F401 - registers report groups/funnel/channels
+from shequn.cli.audit import audit_app
 from shequn.cli.common import (
     EXIT_UNREADABLE,
     DbOption,
@@ -30,7 +32,9 @@ from shequn.cli.common import (
 )
 from shequn.cli.fission import fission_app
 from shequn.cli.invite import invite_app, livecode_app, report_app
+from shequn.cli.lottery import lottery_app
 from shequn.cli.poster import fonts_app, poster
+from shequn.cli.webhook import webhook_app
 from shequn.engine.dispatch import dispatch_due
 from shequn.engine.intake import decode_json_lines
 from shequn.engine.models import ActionRecord, ActionStatus, JobRecord, JobStatus
@@ -60,7 +64,10 @@ app.add_typer(invite_app, name="invite")
 app.add_typer(report_app, name="report")
 app.add_typer(livecode_app, name="livecode")
 app.add_typer(fission_app, name="fission")
+app.add_typer(audit_app, name="audit")
 app.add_typer(fonts_app, name="fonts")
+app.add_typer(lottery_app, name="lottery")
+app.add_typer(webhook_app, name="webhook")
 app.command("poster")(poster)
 
 
