@@ -1,0 +1,36 @@
+"""The simulator as a connector: shequn's actions carried out in a simulated world."""
+
+from shequn.engine.models import ActionRecord
+from shequn.simulate.world import Request, World
+
+
+def request_of(action: ActionRecord) -> Request:
+    """The parts of an outbox action a platform would see."""
+    payload = action.payload or {}
+    text = payload.get("text")
+    name = payload.get("name")
+    mentions = payload.get("mentions")
+    return Request(
+        id=action.id,
+        kind=str(action.kind),
+        group=action.group_id,
+        member=action.member_id,
+        text=text if isinstance(text, str) else None,
+        mentions=tuple(str(m) for m in mentions) if isinstance(mentions, list) else (),
+        name=name if isinstance(name, str) else None,
+    )
+
+
+class SimulatorConnector:
+    """Hands each action to the world, which records it and shows its effect in later events."""
+
+    # A kicked member leaves (member.left, reason kicked), a draw announced raises that evening's
+    # chatter, a coupon raises buying, @-mentioned newcomers stay more often. An action performed
+    # twice (the dispatcher retrying after a crash) is recorded again and changes nothing.
+    name = "simulator"
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def perform(self, action: ActionRecord) -> None:
+        self.world.receive(request_of(action))
