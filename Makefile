@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench services clean
+.PHONY: run test lint bench browser clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c "import sys; sys.exit(sys.version_info[:2] != (3, 11))" || { echo "shequn needs Python 3.11"; exit 1; }
@@ -21,13 +21,20 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
+# The dashboard is tested in Debian's chromium; Playwright drives it and never downloads one.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "the dashboard tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
+
 # Storage tests run on SQLite and on PostgreSQL (SHEQUN_TEST_POSTGRES, default the local server).
-test: $(STAMP) lint
+test: $(STAMP) lint browser
 	$(BIN)/python -m pytest -n 2 tests
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/audit_eval.py
+	$(BIN)/python bench/lottery.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

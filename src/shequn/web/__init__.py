@@ -1,0 +1,1 @@
+"""The operator dashboard: server-rendered pages behind staff logins, scoped by role."""

@@ -1,0 +1,60 @@
+"""Charts as inline SVG drawn on the server: no script, no CDN, readable where foreign CDNs
+are not."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+WIDTH, HEIGHT, PAD = 640, 220, 36
+COLOURS = ("#c82030", "#2f6db5", "#3a9a5b")
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    values: Sequence[float]
+
+
+def bar_line_svg(labels: Sequence[str], series: Sequence[Series], *, title: str) -> str:
+    """Bars for the first series, lines for the others, on one scale from zero."""
+    top = max([1.0, *(v for s in series for v in s.values)])
+    count = max(len(labels), 1)
+    step = (WIDTH - 2 * PAD) / count
+
+    def y(value: float) -> float:
+        return HEIGHT - PAD - (HEIGHT - 2 * PAD) * value / top
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-label="{escape(title)}" class="chart">',
+        f"<title>{escape(title)}</title>",
+        f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" stroke="#999"/>',
+        f'<text x="{PAD - 4}" y="{PAD}" text-anchor="end" font-size="11">{top:g}</text>',
+    ]
+    for index, series_of in enumerate(series):
+        colour = COLOURS[index % len(COLOURS)]
+        points = [(PAD + step * (i + 0.5), y(v)) for i, v in enumerate(series_of.values)]
+        if index == 0:
+            parts += [
+                f'<rect x="{x - step * 0.35:.1f}" y="{top_y:.1f}" width="{step * 0.7:.1f}" '
+                f'height="{HEIGHT - PAD - top_y:.1f}" fill="{colour}" opacity="0.75">'
+                f"<title>{escape(labels[i])}: {series_of.values[i]:g}</title></rect>"
+                for i, (x, top_y) in enumerate(points)
+            ]
+        else:
+            path = " ".join(f"{x:.1f},{top_y:.1f}" for x, top_y in points)
+            parts.append(
+                f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>'
+            )
+        parts.append(
+            f'<text x="{WIDTH - PAD}" y="{14 + 14 * index}" text-anchor="end" font-size="12" '
+            f'fill="{colour}">{escape(series_of.name)}</text>'
+        )
+    parts += [
+        f'<text x="{PAD + step * (i + 0.5):.1f}" y="{HEIGHT - PAD + 16}" text-anchor="middle" '
+        f'font-size="11">{escape(label)}</text>'
+        for i, label in enumerate(labels)
+        if count <= 16 or i % 2 == 0
+    ]
+    parts.append("</svg>")
+    return "".join(parts)

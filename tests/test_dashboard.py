@@ -1,0 +1,191 @@
+"""The dashboard: logins, roles that scope every page, and a real browser going through it."""
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from playwright.sync_api import sync_playwright
+
+from shequn.app import create_app
+from shequn.kit.time import utc_now
+from shequn.web.models import StaffUser
+from shequn.web.rules import Role, hash_password, password_matches
+from shequn.wiring import Shequn
+from tests.conftest import event, ingest
+
+PASSWORD = "correct horse battery"  # noqa: S105 - a test login
+ARTIFACTS = Path(os.environ.get("SHEQUN_TEST_ARTIFACTS", "test-artifacts"))
+CHROMIUM = "/usr/bin/chromium"
+
+
+def community(shequn: Shequn) -> None:
+    """Two stores' groups, newcomers, a sale, and one account the audit flags."""
+    now = utc_now().astimezone().isoformat(timespec="seconds")
+    ingest(shequn, [
+        event("ga", "group.upserted", now, {"group": "g-a", "name": "A店福利群", "store": "store-a"}),
+        event("gb", "group.upserted", now, {"group": "g-b", "name": "B店福利群", "store": "store-b"}),
+        event("m1", "member.upserted", now, {"member": "u1", "nickname": "小美", "gender": "female"}),
+        event("m2", "member.upserted", now, {"member": "spam", "nickname": "A00微商货源",
+                                             "avatar": {"flags": ["stock_photo"]}}),
+        event("m3", "member.upserted", now, {"member": "spam-b", "nickname": "AAA批发",
+                                             "avatar": {"flags": ["stock_photo"]}}),
+        event("j1", "member.joined", now, {"group": "g-a", "member": "u1"}),
+        event("j2", "member.joined", now, {"group": "g-a", "member": "spam"}),
+        event("j3", "member.joined", now, {"group": "g-b", "member": "spam-b"}),
+        event("p1", "message.posted", now, {"group": "g-a", "member": "u1", "message": "x1",
+                                            "kind": "text", "text": "早上好"}),
+        event("o1", "order.paid", now, {"order": "o1", "member": "u1", "group": "g-a",
+                                        "items": [{"sku": "dress", "qty": 2, "unit_price": "600.00"}],
+                                        "amount": "1200.00"}),
+    ])  # fmt: skip
+
+
+def staff(shequn: Shequn, username: str, role: Role, store: str | None = None) -> None:
+    with shequn.sessions.begin() as session:
+        session.add(StaffUser(org="demo", username=username, password_hash=hash_password(PASSWORD),
+                              role=str(role), store=store, created_at=utc_now(), disabled_at=None))  # fmt: skip
+
+
+@pytest.fixture
+def client(shequn: Shequn) -> Iterator[TestClient]:
+    community(shequn)
+    staff(shequn, "boss", Role.OWNER)
+    staff(shequn, "manager-a", Role.STORE_MANAGER, "store-a")
+    staff(shequn, "analyst", Role.ANALYST)
+    with TestClient(create_app(shequn, run_worker=False), follow_redirects=False) as test_client:
+        yield test_client
+
+
+def log_in(client: TestClient, username: str) -> str:
+    response = client.post(
+        "/login", data={"org": "demo", "username": username, "password": PASSWORD}
+    )
+    assert response.status_code == 303, response.text
+    page = client.get("/dashboard/lotteries")
+    marker = 'name="csrf" value="'
+    return page.text.split(marker, 1)[1].split('"', 1)[0]
+
+
+def test_passwords_are_hashed_with_scrypt_and_checked_in_constant_time() -> None:
+    stored = hash_password(PASSWORD)
+    assert stored.startswith("scrypt$16384$8$1$")
+    assert PASSWORD not in stored
+    assert password_matches(PASSWORD, stored)
+    assert not password_matches("correct horse battery!", stored)
+    with pytest.raises(ValueError, match="at least 10 characters"):
+        hash_password("short")
+
+
+def test_pages_need_a_login(client: TestClient) -> None:
+    for path in ("/dashboard", "/dashboard/groups", "/dashboard/audit", "/dashboard/lotteries"):
+        response = client.get(path)
+        assert (response.status_code, response.headers["location"]) == (303, "/login")
+
+
+def test_a_store_manager_never_sees_another_stores_groups_or_members(client: TestClient) -> None:
+    csrf = log_in(client, "manager-a")
+    groups = client.get("/dashboard/groups").text
+    assert "A店福利群" in groups
+    assert "B店福利群" not in groups
+    assert client.get("/dashboard/groups/g-a").status_code == 200
+    assert client.get("/dashboard/groups/g-b").status_code == 404
+    queue = client.get("/dashboard/audit").text
+    assert "A00微商货源" in queue
+    assert "AAA批发" not in queue
+    decided = client.post("/dashboard/audit/spam-b", data={"decision": "keep", "csrf": csrf})
+    assert decided.status_code == 404
+
+
+def test_an_analyst_sees_figures_but_no_personal_data(client: TestClient) -> None:
+    log_in(client, "analyst")
+    assert client.get("/dashboard/groups").status_code == 200
+    assert client.get("/dashboard/audit").status_code == 403
+    assert "A00微商货源" not in client.get("/dashboard").text
+
+
+def test_a_form_without_the_sessions_csrf_token_is_refused(client: TestClient) -> None:
+    log_in(client, "boss")
+    forged = client.post("/dashboard/audit/spam", data={"decision": "kick", "csrf": "forged"})
+    assert forged.status_code == 403
+    assert "A00微商货源" in client.get("/dashboard/audit").text
+
+
+def test_wrong_passwords_are_refused_and_then_throttled(client: TestClient) -> None:
+    for _ in range(5):
+        wrong = client.post(
+            "/login", data={"org": "demo", "username": "boss", "password": "nope-nope-nope"}
+        )
+        assert wrong.status_code == 401
+    blocked = client.post("/login", data={"org": "demo", "username": "boss", "password": PASSWORD})
+    assert blocked.status_code == 429
+    assert "5 分钟" in blocked.text
+
+
+@pytest.fixture
+def server(shequn: Shequn) -> Iterator[str]:
+    community(shequn)
+    staff(shequn, "boss", Role.OWNER)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app(shequn, run_worker=False), host="127.0.0.1", port=port,
+                            log_level="warning")  # fmt: skip
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not running.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    running.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_an_operator_logs_in_reads_a_chart_decides_a_case_and_switches_language(
+    server: str, db_url: str
+) -> None:
+    shots = ARTIFACTS / ("dashboard-" + db_url.split(":", 1)[0])
+    shots.mkdir(parents=True, exist_ok=True)
+    flags: dict[str, Any] = {"executable_path": CHROMIUM, "args": [
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+        "--disable-component-update", "--disable-sync", "--disable-quic",
+    ]}  # fmt: skip
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(**flags)
+        page = browser.new_page(locale="zh-CN")
+        page.goto(f"{server}/dashboard")
+        page.fill("input[name=org]", "demo")
+        page.fill("input[name=username]", "boss")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{server}/dashboard")
+        assert page.locator("td[data-figure=gmv]").inner_text() == "¥1200.00"
+        page.screenshot(path=str(shots / "overview.png"), full_page=True)
+
+        page.click("header a[href='/dashboard/groups']")
+        page.click("text=A店福利群")
+        # One bar a day since the group was first seen: today.
+        assert page.locator("#members-chart svg rect").count() == 1
+        assert page.locator("#members-chart svg").get_attribute("aria-label") == "每日成员与消息"
+        page.screenshot(path=str(shots / "group.png"), full_page=True)
+
+        page.click("header a[href='/dashboard/audit']")
+        row = page.locator("tr[data-member=spam]")
+        assert "A00微商货源" in row.inner_text()
+        row.locator("button[value=kick]").click()
+        page.wait_for_url("**/dashboard/audit?decided=spam")
+        assert page.locator("tr[data-member=spam]").count() == 0
+        page.screenshot(path=str(shots / "audit.png"), full_page=True)
+
+        page.click("text=English")
+        assert page.locator("header nav a").first.inner_text() == "Overview"
+        page.screenshot(path=str(shots / "english.png"), full_page=True)
+        browser.close()
