@@ -2,8 +2,11 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.resources import files
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from rich.console import Console
 from sqlalchemy import text
 
@@ -12,6 +15,8 @@ from shequn.api import public, router
 from shequn.connectors.webhook.routes import router as webhook_router
 from shequn.engine.worker import Worker
 from shequn.lottery.routes import router as lottery_router
+from shequn.points.routes import router as points_router
+from shequn.web.routes import router as dashboard_router
 from shequn.wiring import Shequn
 
 
@@ -34,7 +39,15 @@ def create_app(
     app.include_router(router)
     app.include_router(public)
     app.include_router(lottery_router)
+    app.include_router(points_router)
     app.include_router(webhook_router)
+    app.include_router(dashboard_router)
+    # The dashboard's own assets: operators in China often cannot reach foreign CDNs.
+    app.mount("/static", StaticFiles(directory=str(files("shequn.web") / "static")), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/dashboard")
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

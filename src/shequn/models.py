@@ -9,6 +9,18 @@ from shequn.invite.models import InviteCodeRecord, LiveCodeRecord
 from shequn.lottery.models import DrawRecord, LotteryRecord, LotteryWin
 from shequn.member.models import GroupMember, Member, MemberActivity, Membership
 from shequn.org.models import ApiToken, Org
+from shequn.points.models import (
+    MallItem,
+    MallRedemption,
+    PointsBalance,
+    PointsEntry,
+    PointsLot,
+    PointsReply,
+    PointsReservation,
+    PointsSignIn,
+    PointsTally,
+)
+from shequn.web.models import StaffSession, StaffUser
 
 __all__ = [
     "ActionRecord",
@@ -27,13 +39,24 @@ __all__ = [
     "LiveCodeRecord",
     "LotteryRecord",
     "LotteryWin",
+    "MallItem",
+    "MallRedemption",
     "Member",
     "MemberActivity",
     "Membership",
     "Order",
     "Org",
+    "PointsBalance",
+    "PointsEntry",
+    "PointsLot",
+    "PointsReply",
+    "PointsReservation",
+    "PointsSignIn",
+    "PointsTally",
     "Refund",
     "RewardGrant",
     "Staff",
+    "StaffSession",
+    "StaffUser",
     "Store",
 ]

@@ -25,6 +25,7 @@ from shequn.kit.time import utc_now
 from shequn.lottery.handlers import ANNOUNCE_JOB, DRAW_JOB
 from shequn.member.projection import MEMBERS
 from shequn.org.service import OrgDirectory
+from shequn.points.handlers import EXPIRE, POINTS, REPLY
 
 
 def build_registry(settings: Settings, *, console: Console | None = None) -> Registry:
@@ -46,6 +47,10 @@ def build_registry(settings: Settings, *, console: Console | None = None) -> Reg
     registry.add_reaction(AUDIT)
     registry.add_job_kind(ANNOUNCE_JOB)
     registry.add_job_kind(DRAW_JOB)
+    # After the audit: a member it flags in this batch earns nothing and loses what they had.
+    registry.add_reaction(POINTS)
+    registry.add_job_kind(EXPIRE)
+    registry.add_job_kind(REPLY)
     action_log = Path(settings.action_log) if settings.action_log else None
     registry.connectors["log"] = LogConnector(action_log, console=console)
     return registry

@@ -33,7 +33,10 @@ from shequn.cli.common import (
 from shequn.cli.fission import fission_app
 from shequn.cli.invite import invite_app, livecode_app, report_app
 from shequn.cli.lottery import lottery_app
+from shequn.cli.points import koc, mall_app, points_app  # also registers report points
 from shequn.cli.poster import fonts_app, poster
+from shequn.cli.simulate import simulate
+from shequn.cli.staff import staff_app
 from shequn.cli.webhook import webhook_app
 from shequn.engine.dispatch import dispatch_due
 from shequn.engine.intake import decode_json_lines
@@ -67,8 +70,13 @@ app.add_typer(fission_app, name="fission")
 app.add_typer(audit_app, name="audit")
 app.add_typer(fonts_app, name="fonts")
 app.add_typer(lottery_app, name="lottery")
+app.add_typer(staff_app, name="staff")
 app.add_typer(webhook_app, name="webhook")
 app.command("poster")(poster)
+app.add_typer(points_app, name="points")
+app.add_typer(mall_app, name="mall")
+app.command("koc")(koc)
+app.command("simulate")(simulate)
 
 
 @app.command()
