@@ -5,6 +5,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -189,3 +190,40 @@ def test_an_operator_logs_in_reads_a_chart_decides_a_case_and_switches_language(
         assert page.locator("header nav a").first.inner_text() == "Overview"
         page.screenshot(path=str(shots / "english.png"), full_page=True)
         browser.close()
+
+
+def campaign_in(shequn: Shequn, group: str) -> None:
+    from shequn.fission.rules import GrantMode, RewardKind, Tier
+    from shequn.fission.service import create_campaign
+
+    now = utc_now()
+    with shequn.sessions.begin() as session:
+        context = shequn.context(session, "demo", now=now - timedelta(days=1))
+        create_campaign(context, "demo", campaign_id=f"c-{group}", name=f"{group} 裂变",
+                        groups=[group], starts_at=now - timedelta(days=1),
+                        ends_at=now + timedelta(days=1), tiers=[Tier(3, RewardKind.GIFT, "裙", 0)],
+                        mode=GrantMode.ON_REACH)  # fmt: skip
+        context.flush()
+    at = (now - timedelta(hours=1)).isoformat(timespec="seconds")
+    ingest(shequn, [
+        event(f"inv-{group}-{n}", "member.joined", at,
+              {"group": group, "member": f"{group}-new-{n}", "inviter": f"kol-{group}"})
+        for n in range(3)
+    ])  # fmt: skip
+
+
+def test_the_fission_board_ranks_inviters_within_the_staffs_scope(
+    shequn: Shequn, client: TestClient
+) -> None:
+    campaign_in(shequn, "g-a")
+    campaign_in(shequn, "g-b")
+    log_in(client, "manager-a")
+    page = client.get("/dashboard/fission").text
+    assert 'data-campaign="c-g-a"' in page
+    assert 'data-campaign="c-g-b"' not in page
+    assert "<td>1</td><td>kol-g-a</td><td>3</td><td>3</td>" in page
+    analyst = TestClient(client.app, follow_redirects=False)
+    log_in(analyst, "analyst")
+    board = analyst.get("/dashboard/fission").text
+    assert "kol-g-a" not in board
+    assert "<td>1</td><td>—</td><td>3</td><td>3</td>" in board

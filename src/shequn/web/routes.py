@@ -17,6 +17,8 @@ from shequn.api import shequn_of
 from shequn.audit.models import AuditCase
 from shequn.audit.rules import AuditPolicy, audit_policy
 from shequn.audit.service import decide, review_queue
+from shequn.fission.models import CampaignRecord
+from shequn.fission.service import campaign_counts
 from shequn.group.models import Group
 from shequn.kit.fonts import FontMissing, Weight, find_cjk_font
 from shequn.kit.money import format_amount
@@ -353,3 +355,41 @@ def lotteries(request: Request, visit: Signed) -> HTMLResponse:
         ]  # fmt: skip
     return page(request, "lotteries.html", lang=visit.lang, visit=visit, draws=listed,
                 org=visit.staff.org)  # fmt: skip
+
+
+@router.get("/dashboard/fission", response_class=HTMLResponse)
+def fission_boards(request: Request, visit: Signed) -> HTMLResponse:
+    """Each campaign's leaderboard: effective invites, ties to who got there first."""
+    require(visit, Permission.VIEW_FIGURES)
+    shows_names = visit.staff.may(Permission.VIEW_MEMBERS)
+    with shequn_of(request).sessions() as session:
+        groups = visible_groups(session, visit.staff)
+        campaigns = session.scalars(
+            select(CampaignRecord).where(CampaignRecord.org == visit.staff.org)
+            .order_by(CampaignRecord.starts_at.desc(), CampaignRecord.id)
+        ).all()  # fmt: skip
+        boards = []
+        for campaign in campaigns:
+            # An org-wide campaign spans every store: only org-wide staff see it.
+            if (
+                not (campaign.groups and set(campaign.groups) <= set(groups))
+                and not visit.staff.is_org_wide
+            ):
+                continue
+            counts = campaign_counts(session, campaign, at=utc_now())[:20]
+            names = (
+                nicknames(session, visit.staff.org, [c.inviter for c in counts])
+                if shows_names
+                else {}
+            )
+            boards.append({
+                "id": campaign.id, "name": campaign.name,
+                "window": f"{campaign.starts_at:%Y-%m-%d} – {campaign.ends_at:%Y-%m-%d}",
+                "rows": [
+                    {"rank": rank, "inviter": (names.get(c.inviter, c.inviter) if shows_names else "—"),
+                     "effective": c.effective, "invited": c.invited, "left": c.left,
+                     "flagged": c.flagged}
+                    for rank, c in enumerate(counts, start=1)
+                ],
+            })  # fmt: skip
+    return page(request, "fission.html", lang=visit.lang, visit=visit, boards=boards)
