@@ -320,3 +320,23 @@ def test_the_8th_like_wins_counting_each_member_once_and_skipping_staff(shequn: 
     assert "第 4 个赞:u5,获得「连衣裙」!\n第 8 个赞:u10,获得「连衣裙」!" in messages(shequn)
     with shequn.sessions() as session:
         assert sorted(w.member_id for w in session.scalars(select(LotteryWin))) == ["u10", "u5"]
+
+
+def test_only_members_who_signed_in_that_day_with_enough_points_enter(shequn: Shequn) -> None:
+    def says(n: int, member: str, text: str) -> dict[str, Any]:
+        return event(f"s{n}", "message.posted", "2020-11-07T09:00:00",
+                     {"group": "g1", "member": member, "message": f"s{n}", "kind": "text", "text": text})  # fmt: skip
+
+    # u1 and u2 sign in (5 points each under the default rules); u3 only chats (1 point).
+    ingest(shequn, [*groups("g1"), *joins("g1", ["u1", "u2", "u3"]),
+                    says(1, "u1", "签到"), says(2, "u2", "签到"), says(3, "u3", "早")])  # fmt: skip
+    lottery(shequn, pool=["g1"], prizes=[PrizeSpec("连衣裙", 5, 0)],
+            eligibility={"require_sign_in": True, "min_points": 5, "weight_by_points": True})  # fmt: skip
+    run_jobs(shequn, "2020-11-07T20:31:00+08:00")
+    [record] = draws(shequn)
+    assert (sorted(winners_of(record)), record.exclusions) == (
+        ["u1", "u2"],
+        {"below_min_points": 1},
+    )
+    weights = {e["member"]: e["weight"] for e in (record.published or {})["entrants"]}
+    assert weights == {"u1": 5, "u2": 5}

@@ -74,6 +74,13 @@ def lottery_create(
         int, typer.Option(help="Draw only once the group has this many members (0: always).")
     ] = 0,
     win_limit_days: Annotated[int, typer.Option(help="One win per member per N days.")] = 3,
+    min_points: Annotated[int, typer.Option(help="Only members with at least N points.")] = 0,
+    signed_in: Annotated[
+        bool, typer.Option("--signed-in", help="Only members who signed in (签到) that day.")
+    ] = False,
+    weight_by_points: Annotated[
+        bool, typer.Option(help="More points, more chances: weight = balance (at least 1).")
+    ] = False,
     include_staff: Annotated[bool, typer.Option(help="Let staff enter too.")] = False,
     lang: Annotated[Literal["zh", "en"], typer.Option(help="Language of its posts.")] = "zh",
 ) -> None:
@@ -83,8 +90,8 @@ def lottery_create(
         parse_clock(keyword_from)
     except (LotteryError, TimeError) as error:
         fail(str(error))
-    if win_limit_days < 0 or min_members < 0:
-        fail("--win-limit-days and --min-members must be 0 or more")
+    if win_limit_days < 0 or min_members < 0 or min_points < 0:
+        fail("--win-limit-days, --min-members and --min-points must be 0 or more")
     cutoff = instant("--joined-before", joined_before)
     pool = [group.strip() for group in groups.split(",") if group.strip()]
     with opened(db) as shequn, shequn.sessions.begin() as session:
@@ -102,6 +109,8 @@ def lottery_create(
             "joined_before": cutoff.isoformat() if cutoff else None,
             "require_active_today": active_today, "include_staff": include_staff,
             "win_window_days": win_limit_days, "max_wins": 1, "min_members": min_members,
+            "min_points": min_points, "require_sign_in": signed_in,
+            "weight_by_points": weight_by_points,
         }  # fmt: skip
         try:
             draws = create_lottery(

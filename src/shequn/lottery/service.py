@@ -12,7 +12,7 @@ import secrets
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -33,7 +33,7 @@ from shequn.lottery.models import (
     LotteryRecord,
     LotteryWin,
 )
-from shequn.lottery.proof import Prize, commit, draw, verify
+from shequn.lottery.proof import Entrant, Prize, commit, draw, verify
 from shequn.lottery.rules import (
     Candidate,
     Eligibility,
@@ -47,6 +47,7 @@ from shequn.lottery.rules import (
 )
 from shequn.member.models import Membership
 from shequn.member.service import nicknames
+from shequn.points.models import PointsBalance, PointsSignIn
 
 DRAW = "lottery.draw"
 ANNOUNCE = "lottery.announce"
@@ -159,6 +160,8 @@ def eligibility_of(record: LotteryRecord) -> Eligibility:
     joined_before = rules.get("joined_before")
     return Eligibility(
         joined_before=datetime.fromisoformat(joined_before) if joined_before else None,
+        min_points=int(rules.get("min_points") or 0),
+        require_sign_in=bool(rules.get("require_sign_in")),
         require_keyword=bool(rules.get("keyword")),
         require_active_today=bool(rules.get("require_active_today")),
         exclude_staff=not rules.get("include_staff", False),
@@ -248,9 +251,14 @@ def run_draw(context: Context, draw_record: DrawRecord, *, flagged: frozenset[st
     if not screening.entrants:
         draw_record.status, draw_record.skip_reason = DrawStatus.SKIPPED, "nobody was eligible"
         return
+    entrants = screening.entrants
+    if lottery.eligibility.get("weight_by_points"):
+        # More points, more tickets: a member's weight is their balance, at least one.
+        held = {c.member: c.points for c in candidates}
+        entrants = tuple(Entrant(e.member, weight=max(1, held.get(e.member, 0))) for e in entrants)
     prizes = [Prize(str(p["name"]), int(p["count"])) for p in lottery.prizes]
     costs = {str(p["name"]): int(p["cost"]) for p in lottery.prizes}
-    result = draw(screening.entrants, prizes=prizes, seed=bytes.fromhex(draw_record.seed_hex),
+    result = draw(entrants, prizes=prizes, seed=bytes.fromhex(draw_record.seed_hex),
                   rules=lottery.rules_text, freeze_at=freeze_at)  # fmt: skip
     draw_record.status = DrawStatus.DRAWN
     draw_record.list_hash = result.list_hash
@@ -326,6 +334,9 @@ def candidates_at(
             and says_keyword(data.get("text"), keyword)
         ):
             said.add(member_id)
+    members = sorted({stint.member_id for stint in stints})
+    points = points_of(session, org, members)
+    signed = signed_in_on(session, org, members, day)
     return [
         Candidate(
             member=stint.member_id,
@@ -333,13 +344,40 @@ def candidates_at(
             joined_at=stint.joined_at,
             is_staff=stint.member_id in staff,
             is_flagged=stint.member_id in flagged,
-            points=0,
+            points=points.get(stint.member_id, 0),
             said_keyword=stint.member_id in said,
-            signed_in=False,
+            signed_in=stint.member_id in signed,
             active_today=stint.member_id in active,
         )
         for stint in sorted(stints, key=lambda s: s.member_id)
     ]
+
+
+def points_of(session: Session, org: str, members: list[str]) -> dict[str, int]:
+    """Balances now: the ledger is operator state, so a late draw reads today's balance."""
+    found: dict[str, int] = {}
+    for start in range(0, len(members), 500):
+        rows = session.execute(
+            select(PointsBalance.member, PointsBalance.balance).where(
+                PointsBalance.org == org, PointsBalance.member.in_(members[start : start + 500])
+            )
+        )
+        found.update({member: balance for member, balance in rows})
+    return found
+
+
+def signed_in_on(session: Session, org: str, members: list[str], day: date) -> set[str]:
+    signed: set[str] = set()
+    for start in range(0, len(members), 500):
+        signed.update(
+            session.scalars(
+                select(PointsSignIn.member).where(
+                    PointsSignIn.org == org, PointsSignIn.day == day,
+                    PointsSignIn.member.in_(members[start : start + 500]),
+                )
+            )
+        )  # fmt: skip
+    return signed
 
 
 def win_code(draw_id: str, rank: int) -> str:
