@@ -340,3 +340,40 @@ def test_only_members_who_signed_in_that_day_with_enough_points_enter(shequn: Sh
     )
     weights = {e["member"]: e["weight"] for e in (record.published or {})["entrants"]}
     assert weights == {"u1": 5, "u2": 5}
+
+
+def test_the_api_lists_draws_draws_a_due_one_and_verifies_it(shequn: Shequn) -> None:
+    from shequn.kit.time import utc_now
+    from shequn.org.service import create_token, save_org
+
+    with shequn.sessions.begin() as session:
+        save_org(session, "demo", name=None, timezone="Asia/Shanghai", settings=None, now=utc_now())
+        token = create_token(session, "demo", name="test", now=utc_now())
+    headers = {"Authorization": f"Bearer {token}"}
+    ingest(shequn, [*groups("g1"), *joins("g1", ["u1", "u2"])])
+    [due] = lottery(shequn, pool=["g1"])
+    [later] = lottery_later(shequn)
+    with TestClient(create_app(shequn, run_worker=False)) as client:
+        assert [d["draw"] for d in client.get("/api/v1/lottery/draws", headers=headers).json()] == [
+            later,
+            due,
+        ]
+        early = client.post(f"/api/v1/lottery/draws/{later}/draw", headers=headers)
+        assert early.status_code == 409
+        drawn = client.post(f"/api/v1/lottery/draws/{due}/draw", headers=headers).json()
+        assert (drawn["status"], drawn["entrant_count"], len(drawn["winners"])) == ("drawn", 2, 1)
+        checked = client.get(f"/api/v1/lottery/draws/{due}/verify", headers=headers).json()
+        assert (checked["ok"], checked["seed"]) == (True, drawn["seed"])
+        assert client.get("/api/v1/lottery/draws").status_code == 401
+
+
+def lottery_later(shequn: Shequn) -> list[str]:
+    with shequn.sessions.begin() as session:
+        context = shequn.context(session, "demo", now=parse_instant("2020-11-07T09:00:00+08:00"))
+        draws = create_lottery(
+            context, "demo", lottery_id="future", name="以后", groups=["g1"],
+            first=parse_instant("2099-11-07T20:30:00+08:00"), days=1, prizes=[DRESS],
+            rules_text="以后", eligibility={}, lang="zh",
+        )  # fmt: skip
+        context.flush()
+        return [draw.id for draw in draws]

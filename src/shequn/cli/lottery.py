@@ -18,7 +18,6 @@ from shequn.kit.time import TimeError, parse_clock, utc_now, zone
 from shequn.lottery.certificate import render_certificate
 from shequn.lottery.models import (
     DrawRecord,
-    DrawStatus,
     FulfilmentStatus,
     LotteryRecord,
     LotteryWin,
@@ -28,7 +27,8 @@ from shequn.lottery.service import (
     LotteryError,
     UnknownDraw,
     create_lottery,
-    draw_due,
+    draw_now,
+    draw_summary,
     parse_prize,
     settle_nth_like,
     verify_draw,
@@ -134,27 +134,6 @@ def _local(text: str, timezone: str) -> datetime:
         fail(f'--at: {text!r} is not a local time like "2026-11-07 20:30"')
 
 
-def draw_json(record: DrawRecord, names: dict[str, str]) -> dict[str, Any]:
-    published = record.published or {}
-    return {
-        "draw": record.id,
-        "lottery": record.lottery,
-        "group": record.group_id,
-        "status": record.status,
-        "freeze_at": record.freeze_text,
-        "commitment": record.commitment,
-        "entrant_count": record.entrant_count,
-        "entrant_list_hash": record.list_hash,
-        "seed": published.get("seed"),
-        "winners": [
-            {**winner, "nickname": names.get(winner["member"])}
-            for winner in published.get("winners", [])
-        ],
-        "excluded": record.exclusions or {},
-        "skip_reason": record.skip_reason,
-    }
-
-
 @lottery_app.command("list")
 def lottery_list(db: DbOption = None, org: OrgOption = None, as_json: JsonOption = False) -> None:
     """Lotteries and their draws (抽奖列表)."""
@@ -165,7 +144,7 @@ def lottery_list(db: DbOption = None, org: OrgOption = None, as_json: JsonOption
             .where(DrawRecord.org == org_id)
             .order_by(DrawRecord.due_at, DrawRecord.id)
         ).all()
-        rows = [draw_json(record, {}) for record in draws]
+        rows = [draw_summary(record, {}) for record in draws]
     if as_json:
         print(json.dumps(rows, ensure_ascii=False))
         return
@@ -186,19 +165,12 @@ def lottery_draw(
     """Draw now if it is due and not drawn yet (抽奖), then print the result."""
     with opened(db) as shequn, shequn.sessions.begin() as session:
         org_id = org or shequn.settings.default_org
-        record = session.get(DrawRecord, draw_id)
-        if record is None or record.org != org_id:
-            fail(str(UnknownDraw(draw_id)))
-        now = utc_now()
-        if record.status == DrawStatus.COMMITTED:
-            if record.due_at > now:
-                fail(f"draw {draw_id} freezes its entrants at {record.freeze_text}; "
-                     "it cannot be drawn before")  # fmt: skip
-            context = shequn.context(session, org_id, now=now)
-            draw_due(context, org_id, up_to=record.due_at)
-            context.flush()
-        winners = [w["member"] for w in (record.published or {}).get("winners", [])]
-        result = draw_json(record, nicknames(session, org_id, winners))
+        context = shequn.context(session, org_id, now=utc_now())
+        try:
+            result = draw_now(context, org_id, draw_id)
+        except (UnknownDraw, LotteryError) as error:
+            fail(str(error))
+        context.flush()
     if as_json:
         print(json.dumps(result, ensure_ascii=False))
         return

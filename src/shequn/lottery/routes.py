@@ -5,10 +5,18 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse
+from sqlalchemy import select
 
-from shequn.api import shequn_of
+from shequn.api import Org, shequn_of
 from shequn.lottery.models import DrawRecord, DrawStatus
-from shequn.lottery.service import LotteryError, UnknownDraw, verify_draw
+from shequn.lottery.service import (
+    LotteryError,
+    UnknownDraw,
+    draw_now,
+    draw_summary,
+    verify_draw,
+)
+from shequn.member.service import nicknames
 
 router = APIRouter()
 
@@ -66,3 +74,51 @@ def verify_page(request: Request, org: str, draw_id: str) -> HTMLResponse:
 recipe in docs/lottery-fairness.md, or <code>shequn lottery verify --file record.json</code>.</p>
 </html>"""
     return HTMLResponse(body)
+
+
+@router.get("/api/v1/lottery/draws")
+def list_draws(request: Request, org: Org) -> list[dict[str, Any]]:
+    """The token's org's draws, newest first, as `shequn lottery list --json` prints them."""
+    with shequn_of(request).sessions() as session:
+        draws = session.scalars(
+            select(DrawRecord).where(DrawRecord.org == org)
+            .order_by(DrawRecord.due_at.desc(), DrawRecord.id).limit(500)
+        ).all()  # fmt: skip
+        return [draw_summary(record, {}) for record in draws]
+
+
+@router.post("/api/v1/lottery/draws/{draw_id}/draw")
+def draw_draw(request: Request, org: Org, draw_id: str) -> dict[str, Any]:
+    """Draw a due draw now (or return the one already drawn): 409 before its freeze time."""
+    shequn = shequn_of(request)
+    with shequn.sessions.begin() as session:
+        context = shequn.context(session, org)
+        try:
+            result = draw_now(context, org, draw_id)
+        except UnknownDraw as error:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+        except LotteryError as error:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+        context.flush()
+    return result
+
+
+@router.get("/api/v1/lottery/draws/{draw_id}/verify")
+def verify_draw_api(request: Request, org: Org, draw_id: str) -> dict[str, Any]:
+    """The same answer as `shequn lottery verify DRAW --json`."""
+    with shequn_of(request).sessions() as session:
+        try:
+            record, problems = verify_draw(session, org, draw_id)
+        except UnknownDraw as error:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+        except LotteryError as error:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+        published = record.published or {}
+        winners = [w["member"] for w in published.get("winners", [])]
+        names = nicknames(session, org, winners)
+    return {
+        "draw": record.id, "ok": not problems, "problems": problems,
+        "entrant_count": len(published.get("entrants", [])),
+        "commitment": published.get("commitment"), "seed": published.get("seed"),
+        "winners": [{**w, "nickname": names.get(w["member"])} for w in published.get("winners", [])],
+    }  # fmt: skip

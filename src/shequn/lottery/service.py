@@ -556,3 +556,41 @@ def settle_nth_like(
     )
     session.flush()
     return wins
+
+
+def draw_summary(record: DrawRecord, names: dict[str, str]) -> dict[str, Any]:
+    """What `lottery draw --json` and the API print of a draw."""
+    published = record.published or {}
+    return {
+        "draw": record.id,
+        "lottery": record.lottery,
+        "group": record.group_id,
+        "status": record.status,
+        "freeze_at": record.freeze_text,
+        "commitment": record.commitment,
+        "entrant_count": record.entrant_count,
+        "entrant_list_hash": record.list_hash,
+        "seed": published.get("seed"),
+        "winners": [
+            {**winner, "nickname": names.get(winner["member"])}
+            for winner in published.get("winners", [])
+        ],
+        "excluded": record.exclusions or {},
+        "skip_reason": record.skip_reason,
+    }
+
+
+def draw_now(context: Context, org: str, draw_id: str) -> dict[str, Any]:
+    """Draw a due draw that has not run yet (and any due before it); then its summary."""
+    record = context.session.get(DrawRecord, draw_id)
+    if record is None or record.org != org:
+        raise UnknownDraw(draw_id)
+    if record.status == DrawStatus.COMMITTED:
+        if record.due_at > context.now:
+            raise LotteryError(
+                f"draw {draw_id} freezes its entrants at {record.freeze_text}; "
+                "it cannot be drawn before"
+            )
+        draw_due(context, org, up_to=record.due_at)
+    winners = [w["member"] for w in (record.published or {}).get("winners", [])]
+    return draw_summary(record, nicknames(context.session, org, winners))
