@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/shequn serve
+	$(BIN)/shequn demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

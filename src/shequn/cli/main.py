@@ -30,6 +30,7 @@ from shequn.cli.common import (
     fail,
     opened,
 )
+from shequn.cli.demo import demo
 from shequn.cli.fission import fission_app
 from shequn.cli.invite import invite_app, livecode_app, report_app
 from shequn.cli.lottery import lottery_app
@@ -77,6 +78,7 @@ app.add_typer(points_app, name="points")
 app.add_typer(mall_app, name="mall")
 app.command("koc")(koc)
 app.command("simulate")(simulate)
+app.command("demo")(demo)
 
 
 @app.command()
