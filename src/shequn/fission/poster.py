@@ -4,12 +4,12 @@ Drawing only; which link and which words go on it is the service's business.
 """
 
 import io
-from dataclasses import dataclass
 
 import qrcode
 import qrcode.constants
 from PIL import Image, ImageDraw
 
+from shequn.fission.rules import PosterText
 from shequn.kit.drawing import centred_line, font_of, wrap
 from shequn.kit.fonts import FontFiles, Weight
 
@@ -19,14 +19,6 @@ QR_SIDE = 340
 INK = (33, 33, 33)
 ACCENT = (200, 32, 48)
 PAPER = (255, 255, 255)
-
-
-@dataclass(frozen=True)
-class PosterText:
-    headline: str
-    nickname: str
-    lines: tuple[str, ...]
-    call: str = "长按识别二维码 入群 · Scan to join"
 
 
 def render_poster(

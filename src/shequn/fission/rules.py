@@ -77,6 +77,16 @@ def describe_cost(tier: Tier) -> str:
     return format_amount(tier.cost)
 
 
+@dataclass(frozen=True)
+class PosterText:
+    """What a poster says; the drawing lives in poster.py, so the engine never loads Pillow."""
+
+    headline: str
+    nickname: str
+    lines: tuple[str, ...]
+    call: str = "长按识别二维码 入群 · Scan to join"
+
+
 POSTER_WORDS = {
     "zh": {"tier": "邀请 {count} 位好友 → {name}", "call": "长按识别二维码 入群"},
     "en": {"tier": "Invite {count} friends → {name}", "call": "Scan the code to join"},

@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session
 from shequn.engine.action import Action, ActionKind
 from shequn.engine.context import Context, Job
 from shequn.fission.models import CampaignRecord, InviterProgress, RewardGrant
-from shequn.fission.poster import PosterText
 from shequn.fission.rules import (
     POSTER_WORDS,
     PROGRESS_WORDS,
     GrantMode,
+    PosterText,
     RewardKind,
     Tier,
     Told,

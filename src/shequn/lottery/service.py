@@ -12,7 +12,7 @@ import secrets
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -47,7 +47,7 @@ from shequn.lottery.rules import (
 )
 from shequn.member.models import Membership
 from shequn.member.service import nicknames
-from shequn.points.models import PointsBalance, PointsSignIn
+from shequn.points.service import balances_of, signed_in_on
 
 DRAW = "lottery.draw"
 ANNOUNCE = "lottery.announce"
@@ -335,7 +335,8 @@ def candidates_at(
         ):
             said.add(member_id)
     members = sorted({stint.member_id for stint in stints})
-    points = points_of(session, org, members)
+    # Balances now: the ledger is operator state, so a late draw reads today's balance.
+    points = balances_of(session, org, members)
     signed = signed_in_on(session, org, members, day)
     return [
         Candidate(
@@ -351,33 +352,6 @@ def candidates_at(
         )
         for stint in sorted(stints, key=lambda s: s.member_id)
     ]
-
-
-def points_of(session: Session, org: str, members: list[str]) -> dict[str, int]:
-    """Balances now: the ledger is operator state, so a late draw reads today's balance."""
-    found: dict[str, int] = {}
-    for start in range(0, len(members), 500):
-        rows = session.execute(
-            select(PointsBalance.member, PointsBalance.balance).where(
-                PointsBalance.org == org, PointsBalance.member.in_(members[start : start + 500])
-            )
-        )
-        found.update({member: balance for member, balance in rows})
-    return found
-
-
-def signed_in_on(session: Session, org: str, members: list[str], day: date) -> set[str]:
-    signed: set[str] = set()
-    for start in range(0, len(members), 500):
-        signed.update(
-            session.scalars(
-                select(PointsSignIn.member).where(
-                    PointsSignIn.org == org, PointsSignIn.day == day,
-                    PointsSignIn.member.in_(members[start : start + 500]),
-                )
-            )
-        )  # fmt: skip
-    return signed
 
 
 def win_code(draw_id: str, rank: int) -> str:

@@ -69,6 +69,7 @@ from shequn.points.models import (
     PointsLot,
     PointsPendingInvite,
     PointsReservation,
+    PointsSignIn,
     PointsTally,
     RedemptionStatus,
 )
@@ -1298,3 +1299,19 @@ def balances_of(session: Session, org: str, members: Iterable[str]) -> dict[str,
         )
         found.update({member: balance for member, balance in rows})
     return found
+
+
+def signed_in_on(session: Session, org: str, members: Iterable[str], day: date) -> set[str]:
+    """Those of these members who signed in (签到) on the org's local `day`."""
+    wanted = sorted(set(members))
+    signed: set[str] = set()
+    for start in range(0, len(wanted), CHUNK):
+        signed.update(
+            session.scalars(
+                select(PointsSignIn.member).where(
+                    PointsSignIn.org == org, PointsSignIn.day == day,
+                    PointsSignIn.member.in_(wanted[start : start + CHUNK]),
+                )
+            )
+        )  # fmt: skip
+    return signed

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shequn.analytics.rules import GroupDay
-from shequn.analytics.service import report_group_days
+from shequn.analytics.service import org_timezone, report_group_days
 from shequn.api import shequn_of
 from shequn.audit.models import AuditCase
 from shequn.audit.rules import AuditPolicy, audit_policy
@@ -187,8 +187,7 @@ def policy_of(session: Session, org: str) -> AuditPolicy:
 
 
 def today_of(session: Session, org: str) -> date:
-    found = session.get(Org, org)
-    return local_day(utc_now(), found.timezone if found else "Asia/Shanghai")
+    return local_day(utc_now(), org_timezone(session, org))
 
 
 def sums(days: list[GroupDay]) -> dict[str, Any]:
