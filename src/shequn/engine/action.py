@@ -17,6 +17,11 @@ class ActionKind(StrEnum):
     RENAME_GROUP = "rename_group"
     SET_NOTICE = "set_notice"
     CREATE_TASK = "create_task"
+    # Re-admit a kicked member (Telegram: unban); elsewhere the connector makes it a task.
+    RESTORE_MEMBER = "restore_member"
+    DELETE_MESSAGE = "delete_message"
+    RESTRICT_MEMBER = "restrict_member"
+    PIN_MESSAGE = "pin_message"
 
 
 @dataclass(frozen=True)
