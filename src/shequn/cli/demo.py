@@ -2,20 +2,24 @@
 
 import json
 import secrets
+import threading
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 from sqlalchemy import func, select
 
 from shequn.cli.common import DbOption, console, opened
-from shequn.engine.intake import decode_json_lines
+from shequn.engine.dispatch import dispatch_due
+from shequn.engine.intake import Intake, decode_json_lines
 from shequn.engine.models import EventRecord
+from shequn.engine.scheduler import run_due_jobs
 from shequn.kit.time import local_day, local_time_to_utc, utc_now
-from shequn.lottery.service import LotteryError, PrizeSpec, create_lottery
+from shequn.lottery.service import PrizeSpec, create_lottery
+from shequn.simulate.connector import SimulatorConnector
 from shequn.simulate.scenarios import double11
 from shequn.simulate.world import World
 from shequn.web.models import StaffUser
@@ -25,6 +29,10 @@ from shequn.wiring import Shequn
 DEMO_ORG = "demo"
 DEMO_DATABASE = "sqlite:///./shequn-demo.db"
 TIMEZONE = "Asia/Shanghai"
+LIVE_EVERY = 3.0
+
+
+STEP = timedelta(minutes=10)
 
 
 def _lines(world: World, until: datetime) -> Iterator[bytes]:
@@ -32,41 +40,94 @@ def _lines(world: World, until: datetime) -> Iterator[bytes]:
         yield json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def fill(shequn: Shequn, *, seed: int, now: datetime) -> int:
-    """The campaign's five days, ending today, up to this moment; 0 when the demo has data."""
+@dataclass
+class Feed:
+    """The simulated world wired to shequn: its events go in, shequn's actions come back."""
+
+    shequn: Shequn
+    world: World
+    clock: datetime
+    accepted: int = 0
+
+    def __post_init__(self) -> None:
+        # The simulated groups' platform: kicks, warnings and posts reach the world from here.
+        self.shequn.registry.connectors["simulator"] = SimulatorConnector(self.world)
+        self.intake = Intake(
+            self.shequn.sessions, self.shequn.registry, default_org=DEMO_ORG,
+            batch_size=self.shequn.settings.batch_size, origin="demo", clock=lambda: self.clock,
+        )  # fmt: skip
+
+    def advance(self, until: datetime, *, act: bool = True) -> None:
+        """The world's events up to `until`, then the jobs and actions due by then."""
+        self.clock = until
+        summary = self.intake.ingest(decode_json_lines(_lines(self.world, until)))
+        self.accepted += summary.accepted
+        if not act:
+            return
+        sessions, registry = self.shequn.sessions, self.shequn.registry
+        while len(run_due_jobs(sessions, registry, now=until, limit=500)) == 500:
+            pass
+        while sum(dispatch_due(sessions, registry, now=until, limit=500).values()) == 500:
+            pass
+
+
+def has_data(shequn: Shequn) -> bool:
     with shequn.sessions() as session:
         held = session.scalar(
             select(func.count()).select_from(EventRecord).where(EventRecord.org == DEMO_ORG)
         )
-    if held:
-        return 0
+    return bool(held)
+
+
+def fill(shequn: Shequn, *, seed: int, now: datetime, progress: Progress | None = None) -> Feed:
+    """The campaign's five days, ending today, lived up to this moment in 10-minute steps.
+
+    The months before the campaign go in at once; from the campaign's start shequn runs its
+    jobs and sends its actions at each step, so a kick, a welcome or a draw shapes what follows.
+    """
     today = local_day(now, TIMEZONE)
     plan = replace(double11(), start=(today - timedelta(days=4)).isoformat())
     world = World(plan, seed=seed, org=DEMO_ORG)
-    intake = shequn.intake(origin="demo", default_org=DEMO_ORG)
-    summary = intake.ingest(decode_json_lines(_lines(world, now)))
-    return summary.accepted
+    feed = Feed(shequn, world, world.prologue_start)
+    task = None if progress is None else progress.add_task("history 历史", total=None)
+    feed.advance(world.start, act=False)
+    span = (now - world.start).total_seconds()
+    if progress is not None and task is not None:
+        progress.update(task, total=span, completed=0)
+    moment, lotteries_at = world.start, world.start + timedelta(days=1)
+    while moment < now:
+        moment = min(moment + STEP, now)
+        feed.advance(moment)
+        if moment == lotteries_at:
+            # The new groups opened on day 1; their draws run from day 2.
+            nightly_lotteries(shequn, moment)
+        if progress is not None and task is not None:
+            day = (moment - world.start).days + 1
+            progress.update(task, completed=(moment - world.start).total_seconds(),
+                            description=f"day {day} 第{day}天 · {feed.accepted:,} events")  # fmt: skip
+    return feed
 
 
-def tonight_lottery(shequn: Shequn, now: datetime) -> None:
-    """A nightly draw in the new groups, committed now, at the next 20:30."""
-    day = local_day(now, TIMEZONE)
+def nightly_lotteries(shequn: Shequn, start: datetime) -> None:
+    """A draw in each new group every evening at 20:30 from `start`'s day on."""
+    day = local_day(start, TIMEZONE)
     first = local_time_to_utc(day, 20, 30, TIMEZONE)
-    if first <= now:
-        first = local_time_to_utc(day + timedelta(days=1), 20, 30, TIMEZONE)
     with shequn.sessions.begin() as session:
-        context = shequn.context(session, DEMO_ORG, now=now)
-        try:
-            create_lottery(
-                context, DEMO_ORG, lottery_id=f"nightly-{first:%Y%m%d}", name="今晚 8:30 抽奖",
-                groups=["new-3", "new-4"], first=first, days=1,
-                prizes=[PrizeSpec("连衣裙", 1, 19900), PrizeSpec("¥100 无门槛券", 2, 0)],
-                rules_text="今晚8:30,群内抽奖;每人 3 天内最多中奖 1 次",
-                eligibility={"keyword": "今晚8:30,群内抽奖", "keyword_from": "12:00"}, lang="zh",
-            )  # fmt: skip
-        except LotteryError:
-            return  # tonight's draw was set up by an earlier run
+        context = shequn.context(session, DEMO_ORG, now=start)
+        create_lottery(
+            context, DEMO_ORG, lottery_id=f"nightly-{first:%Y%m%d}", name="今晚 8:30 抽奖",
+            groups=["new-3", "new-4"], first=first, days=4,
+            prizes=[PrizeSpec("连衣裙", 1, 19900), PrizeSpec("¥100 无门槛券", 2, 0)],
+            rules_text="今晚8:30,群内抽奖;每人 3 天内最多中奖 1 次",
+            eligibility={"keyword": "今晚8:30,群内抽奖", "keyword_from": "12:00"}, lang="zh",
+        )  # fmt: skip
         context.flush()
+
+
+def keep_live(feed: Feed, stop: threading.Event) -> None:
+    """While the dashboard is up, the world goes on in real time; the app's worker answers it."""
+    while not stop.wait(LIVE_EVERY):
+        feed.advance(max(feed.clock, utc_now()), act=False)
 
 
 def demo_login(shequn: Shequn, now: datetime) -> str:
@@ -98,11 +159,13 @@ def demo(
 
     with opened(db or DEMO_DATABASE) as shequn:
         now = utc_now()
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console,
-                      transient=True) as progress:  # fmt: skip
-            progress.add_task("simulating the Double-11 community 模拟双十一社群…", total=None)
-            added = fill(shequn, seed=seed, now=now)
-            tonight_lottery(shequn, now)
+        feed = None
+        if not has_data(shequn):
+            console.print("simulating the Double-11 community 模拟双十一社群…")
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                          console=console, transient=True) as progress:  # fmt: skip
+                feed = fill(shequn, seed=seed, now=now, progress=progress)
+        added = 0 if feed is None else feed.accepted
         password = demo_login(shequn, now)
         url = f"http://{host}:{port}"
         console.print(
@@ -110,5 +173,12 @@ def demo(
         )
         console.print(f"dashboard 后台: {url}/login  org [bold]{DEMO_ORG}[/] · user [bold]demo[/] · "
                       f"password 密码 [green]{password}[/]")  # fmt: skip
-        if serve:
+        if not serve:
+            return
+        stop = threading.Event()
+        if feed is not None:
+            threading.Thread(target=keep_live, args=(feed, stop), daemon=True).start()
+        try:
             uvicorn.run(create_app(shequn), host=host, port=port, log_level="warning")
+        finally:
+            stop.set()

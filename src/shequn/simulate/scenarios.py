@@ -252,13 +252,13 @@ def double11() -> Scenario:
     groups = (
         # Old group 1 is the older, keener one: it brought more newcomers in the poster attempt.
         GroupPlan("old-1", "老一群·美美的衣橱", "op-1", members=496, store="flagship",
-                  willingness=1.2, buy_rate=0.45, channels=old, tags=("fans",)),
+                  willingness=1.2, buy_rate=0.45, channels=old, tags=("old", "fans")),
         GroupPlan("old-2", "老二群·美美的衣橱", "op-2", members=496, store="flagship",
-                  willingness=0.8, buy_rate=0.45, channels=old, tags=("fans",)),
+                  willingness=0.8, buy_rate=0.45, channels=old, tags=("old", "fans")),
         GroupPlan("new-3", "新三群·6个月一起变美", "op-1", opens_day=1, opens_at="09:30",
-                  store="flagship", buy_rate=0.30, tags=("fission",)),
+                  store="flagship", buy_rate=0.30, tags=("new", "fission")),
         GroupPlan("new-4", "新四群·6个月一起变美", "op-2", opens_day=1, opens_at="09:30",
-                  store="flagship", buy_rate=0.30, tags=("fission",)),
+                  store="flagship", buy_rate=0.30, tags=("new", "fission")),
     )  # fmt: skip
     fission = (
         # The poster with a stepwise bait: < 300 newcomers from ~1,000 members, then a stall.
