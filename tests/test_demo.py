@@ -4,10 +4,18 @@ The demo's point is to need no server, so it runs on its own SQLite file, as an 
 laptop would.
 """
 
+import os
 import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from fastapi.testclient import TestClient
+import uvicorn
+from playwright.sync_api import sync_playwright
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -17,12 +25,16 @@ from shequn.config import Settings
 from shequn.engine.models import ActionRecord
 from shequn.kit.time import utc_now
 from shequn.lottery.models import DrawRecord
-from shequn.wiring import open_shequn
+from shequn.wiring import Shequn, open_shequn
 
 runner = CliRunner()
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(os.environ.get("SHEQUN_TEST_ARTIFACTS", "test-artifacts"))
 
 
-def test_the_demo_fills_a_store_once_and_prints_a_login_that_works(tmp_path: Path) -> None:
+def test_the_demo_fills_a_store_once_and_a_browser_sees_its_groups_and_a_verified_draw(
+    tmp_path: Path,
+) -> None:
     db = f"sqlite:///{tmp_path / 'demo.db'}"
     started = utc_now()
     first = runner.invoke(app, ["demo", "--no-serve", "--db", db])
@@ -46,11 +58,58 @@ def test_the_demo_fills_a_store_once_and_prints_a_login_that_works(tmp_path: Pat
                 select(ActionRecord.connector).where(ActionRecord.kind == "send_message")
             ).all()
             assert set(carried) == {"simulator"}
-        with TestClient(create_app(shequn, run_worker=False)) as client:
-            login = {"org": "demo", "username": "demo", "password": password}
-            assert client.post("/login", data=login).status_code == 200  # followed to the overview
-            groups = client.get("/dashboard/groups").text
-            for name in ("老一群", "老二群", "新三群", "新四群"):
-                assert name in groups
+        with serving(shequn) as url:
+            past = next(d.id for d in draws if d.due_at <= started)
+            watch_the_demo(url, password, draw=past, shots=ARTIFACTS / "demo")
     finally:
         shequn.close()
+
+
+@contextmanager
+def serving(shequn: Shequn) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app(shequn, run_worker=False), host="127.0.0.1", port=port,
+                            log_level="warning")  # fmt: skip
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not running.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        running.should_exit = True
+        thread.join(timeout=10)
+
+
+def watch_the_demo(url: str, password: str, *, draw: str, shots: Path) -> None:
+    """What a new user does with the printed login: the groups, then a past draw's proof."""
+    shots.mkdir(parents=True, exist_ok=True)
+    flags: dict[str, Any] = {"executable_path": CHROMIUM, "args": [
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+        "--disable-component-update", "--disable-sync", "--disable-quic",
+    ]}  # fmt: skip
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(**flags)
+        page = browser.new_page(locale="zh-CN")
+        page.goto(f"{url}/login")
+        page.fill("input[name=org]", "demo")
+        page.fill("input[name=username]", "demo")
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{url}/dashboard")
+        page.goto(f"{url}/dashboard/groups")
+        listed = page.locator("main").inner_text()
+        for name in ("老一群", "老二群", "新三群", "新四群"):
+            assert name in listed
+        page.screenshot(path=str(shots / "groups.png"), full_page=True)
+        page.goto(f"{url}/dashboard/lotteries")
+        page.locator("tr", has_text=draw).locator(f"a[href='/lottery/demo/{draw}']").click()
+        page.wait_for_url(f"{url}/lottery/demo/{draw}")
+        assert "验证通过 VERIFIED" in page.locator("body").inner_text()
+        page.screenshot(path=str(shots / "draw.png"), full_page=True)
+        browser.close()
