@@ -25,7 +25,7 @@ from shequn.kit.time import utc_now
 from shequn.lottery.handlers import ANNOUNCE_JOB, DRAW_JOB
 from shequn.member.projection import MEMBERS
 from shequn.org.service import OrgDirectory
-from shequn.points.handlers import EXPIRE, POINTS, REPLY
+from shequn.points.handlers import EXPIRE, POINTS, QUIZ_CLOSE, QUIZ_OPEN, REPLY
 
 
 def build_registry(settings: Settings, *, console: Console | None = None) -> Registry:
@@ -51,6 +51,9 @@ def build_registry(settings: Settings, *, console: Console | None = None) -> Reg
     registry.add_reaction(POINTS)
     registry.add_job_kind(EXPIRE)
     registry.add_job_kind(REPLY)
+    # A quiz posts its question when it opens and its answer when it closes.
+    registry.add_job_kind(QUIZ_OPEN)
+    registry.add_job_kind(QUIZ_CLOSE)
     action_log = Path(settings.action_log) if settings.action_log else None
     registry.connectors["log"] = LogConnector(action_log, console=console)
     return registry

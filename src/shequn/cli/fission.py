@@ -10,7 +10,7 @@ from sqlalchemy import select
 from shequn.cli.common import DbOption, JsonOption, console, fail, opened
 from shequn.cli.invite import OrgOption, instant
 from shequn.fission.models import CampaignRecord, RewardGrant
-from shequn.fission.rules import GrantMode, parse_tier
+from shequn.fission.rules import GrantMode, parse_tier, tiers_of
 from shequn.fission.service import campaign_counts, create_campaign
 from shequn.kit.money import format_amount
 from shequn.kit.time import utc_now
@@ -27,7 +27,12 @@ def fission_create(
     since: Annotated[str, typer.Option("--from", help="Start (ISO 8601 with offset).")],
     until: Annotated[str, typer.Option("--to", help="End (ISO 8601 with offset).")],
     tier: Annotated[
-        list[str], typer.Option(help="COUNT:KIND:NAME:COST, e.g. 3:coupon:¥20券:20.00; repeat.")
+        list[str],
+        typer.Option(
+            help="COUNT:KIND:NAME:COST, e.g. 3:coupon:¥20券:20.00; COUNT:points:N, e.g. "
+            "7:points:200 (paid into the points ledger); COUNT:KIND:NAME:COST:N adds N points; "
+            "repeat."
+        ),
     ],
     db: DbOption = None,
     org: OrgOption = None,
@@ -95,6 +100,8 @@ def fission_rewards(
             .where(RewardGrant.org == org_id, RewardGrant.campaign == campaign)
             .order_by(RewardGrant.inviter, RewardGrant.tier)
         ).all()
+        record = session.get(CampaignRecord, (org_id, campaign))
+        points = {t.count: t.points for t in tiers_of(record.tiers)} if record is not None else {}
     rows = [
         {
             "inviter": grant.inviter,
@@ -102,6 +109,7 @@ def fission_rewards(
             "kind": grant.kind,
             "name": grant.name,
             "cost": format_amount(grant.cost),
+            "points": points.get(grant.tier, 0),
             "count_at_grant": grant.count_at_grant,
             "granted_at": grant.granted_at.isoformat(),
             "flagged": grant.flagged_at is not None,

@@ -36,6 +36,7 @@ from shequn.cli.invite import invite_app, livecode_app, report_app
 from shequn.cli.lottery import lottery_app
 from shequn.cli.points import koc, mall_app, points_app  # also registers report points
 from shequn.cli.poster import fonts_app, poster
+from shequn.cli.quiz import quiz_app
 from shequn.cli.simulate import simulate
 from shequn.cli.staff import staff_app
 from shequn.cli.webhook import webhook_app
@@ -76,6 +77,7 @@ app.add_typer(webhook_app, name="webhook")
 app.command("poster")(poster)
 app.add_typer(points_app, name="points")
 app.add_typer(mall_app, name="mall")
+app.add_typer(quiz_app, name="quiz")
 app.command("koc")(koc)
 app.command("simulate")(simulate)
 app.command("demo")(demo)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from shequn.cli.common import DbOption, JsonOption, console, fail, opened
 from shequn.cli.invite import OrgOption, report_app
+from shequn.group.models import Group
 from shequn.kit.time import utc_now
 from shequn.member.service import nicknames
 from shequn.org.models import Org
@@ -38,6 +39,7 @@ from shequn.points.service import (
     redemption_json,
     report_points,
     set_item,
+    set_sign_in_open,
     settle_redemption,
 )
 
@@ -86,12 +88,20 @@ def points_balance(
 
 @points_app.command("history")
 def points_history(
-    member: MemberArgument, db: DbOption = None, org: OrgOption = None, as_json: JsonOption = False
+    member: MemberArgument,
+    db: DbOption = None,
+    org: OrgOption = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Show at most N entries (default: all).")
+    ] = None,
+    offset: Annotated[int, typer.Option(help="Skip the first N entries.")] = 0,
+    as_json: JsonOption = False,
 ) -> None:
     """Every movement of a member's points, with the balance after each (积分明细)."""
     with opened(db) as shequn, shequn.sessions() as session:
         try:
-            rows = history_of(session, _org(org, shequn.settings.default_org), member)
+            rows = history_of(session, _org(org, shequn.settings.default_org), member,
+                              limit=limit, offset=offset)  # fmt: skip
         except Refused as error:
             fail(str(error))
     if as_json:
@@ -102,6 +112,26 @@ def points_history(
         table.add_row(str(row["at"])[:19], str(row["kind"]), f"{row['points']:+d}",
                       str(row["balance"]), str(row["reason"]))  # fmt: skip
     console.print(table)
+
+
+@points_app.command("sign-in")
+def points_sign_in(
+    group: Annotated[str, typer.Argument(help="The group.")],
+    is_open: Annotated[
+        bool, typer.Option("--open/--close", help="Open or close sign-in (签到) there.")
+    ],
+    db: DbOption = None,
+    org: OrgOption = None,
+) -> None:
+    """Open or close sign-in in a group; while closed, sign-in keywords there earn nothing."""
+    with opened(db) as shequn, shequn.sessions.begin() as session:
+        org_id = _org(org, shequn.settings.default_org)
+        if session.get(Group, (org_id, group)) is None:
+            fail(f"group: {group!r} is not known in this org")
+        context = shequn.context(session, org_id)
+        set_sign_in_open(context, org=org_id, group=group, is_open=is_open)
+        context.flush()
+    console.print(f"sign-in 签到 in {group}: {'open 开启' if is_open else 'closed 关闭'}")
 
 
 def _signed(text: str) -> int:

@@ -23,23 +23,44 @@ class GrantMode(StrEnum):
 
 @dataclass(frozen=True)
 class Tier:
+    """A tier of effective invites and its reward; `points` are paid into the points ledger
+    when the tier is granted (0: the reward is not points, or is handed out by hand)."""
+
     count: int
     kind: RewardKind
     name: str
     cost: int
+    points: int = 0
 
     def as_json(self) -> dict[str, Any]:
-        return {"count": self.count, "kind": str(self.kind), "name": self.name, "cost": self.cost}
+        shown = {"count": self.count, "kind": str(self.kind), "name": self.name, "cost": self.cost}
+        return {**shown, "points": self.points} if self.points else shown
+
+
+TIER_SYNTAX = (
+    "write COUNT:KIND:NAME:COST, e.g. 3:coupon:¥20券:20.00; COUNT:points:N, e.g. 7:points:200; "
+    "or COUNT:KIND:NAME:COST:N to pay N points too"
+)
+
+
+def _whole(text: str, tier: str, what: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"tier {tier!r}: {what} must be a whole number of 1 or more")
+    return int(text)
 
 
 def parse_tier(text: str) -> Tier:
-    """ "3:coupon:¥20 无门槛券:20.00" — effective invites, reward kind, name, cost in yuan."""
-    parts = text.split(":", 3)
-    if len(parts) != 4:
-        raise ValueError(f"tier {text!r}: write COUNT:KIND:NAME:COST, e.g. 3:coupon:¥20券:20.00")
-    count, kind, name, cost = parts
-    if not count.isdigit() or int(count) < 1:
-        raise ValueError(f"tier {text!r}: the count must be a whole number of 1 or more")
+    """ "3:coupon:¥20 无门槛券:20.00" — effective invites, reward kind, name, cost in yuan;
+    "7:points:200" — 200 points into the ledger; a fifth part adds points to any reward:
+    "10:gift:连衣裙:199.00:100"."""
+    parts = text.split(":")
+    if len(parts) == 3 and parts[1] == RewardKind.POINTS:
+        points = _whole(parts[2], text, "the points")
+        parts = [parts[0], parts[1], f"{points} 积分", "0", parts[2]]
+    if len(parts) not in (4, 5):
+        raise ValueError(f"tier {text!r}: {TIER_SYNTAX}")
+    count, kind, name, cost = parts[:4]
+    _whole(count, text, "the count")
     if kind not in set(RewardKind):
         raise ValueError(f"tier {text!r}: the kind must be one of {', '.join(RewardKind)}")
     if not name.strip():
@@ -48,14 +69,16 @@ def parse_tier(text: str) -> Tier:
         minor = parse_amount(cost)
     except AmountError as error:
         raise ValueError(f"tier {text!r}: cost {error}") from None
-    return Tier(count=int(count), kind=RewardKind(kind), name=name.strip(), cost=minor)
+    points = _whole(parts[4], text, "the points") if len(parts) == 5 else 0
+    return Tier(int(count), RewardKind(kind), name.strip(), minor, points)
 
 
 def tiers_of(raw: Iterable[Mapping[str, Any]]) -> list[Tier]:
     return [
-        Tier(int(item["count"]), RewardKind(item["kind"]), str(item["name"]), int(item["cost"]))
+        Tier(int(item["count"]), RewardKind(item["kind"]), str(item["name"]), int(item["cost"]),
+             int(item.get("points", 0)))
         for item in raw
-    ]
+    ]  # fmt: skip
 
 
 @dataclass(frozen=True)

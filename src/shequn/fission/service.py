@@ -34,11 +34,14 @@ from shequn.kit.money import format_amount
 from shequn.kit.time import daily_instants, parse_clock
 from shequn.member.models import Member
 from shequn.member.service import nicknames
+from shequn.points.service import Earning, barred_among, book_earnings, policy_of
 
 CHECK = "fission.check"
 SETTLE = "fission.settle"
 BOARD = "fission.board"
 MAX_MENTIONS = 20
+# The daily tally a tier's points are counted under: uncapped, like invite points.
+FISSION_POINTS = "fission"
 # Joins and leaves within a minute share one recount.
 CHECK_WINDOW = timedelta(seconds=60)
 
@@ -171,6 +174,7 @@ def settle(context: Context, campaign: CampaignRecord, *, at: datetime, final: b
         grants[grant.inviter][grant.tier] = grant
     may_grant = campaign.mode == GrantMode.ON_REACH or final
     counts = campaign_counts(session, campaign, at=at)
+    earnings: list[Earning] = []
     for count in counts:
         held = grants[count.inviter]
         changes = tier_changes(tiers, effective=count.effective, granted=set(held))
@@ -185,13 +189,32 @@ def settle(context: Context, campaign: CampaignRecord, *, at: datetime, final: b
             held[tier.count] = grant
             if tier.kind is RewardKind.GIFT:
                 context.emit(gift_task(campaign, count.inviter, tier, grant.id))
+            if tier.points > 0:
+                earnings.append(Earning(
+                    member=count.inviter, points=tier.points, key=f"fission:{grant.id}", at=at,
+                    reason=f"campaign {campaign.id}: {tier.count} effective invites",
+                    kind=FISSION_POINTS, group=count.latest_group,
+                ))  # fmt: skip
         for tier in changes.flag:
             grant = held[tier.count]
             # A recount of an earlier moment (a replayed job) says nothing about a later grant.
             if grant.flagged_at is None and at > grant.granted_at:
                 grant.flagged_at = at
+    pay_tier_points(context, campaign.org, earnings)
     tell_progress(context, campaign, counts, at=at)
     session.flush()
+
+
+def pay_tier_points(context: Context, org: str, earnings: list[Earning]) -> None:
+    """Book tiers' points in the ledger, once per grant (the grant names the entry). Staff, the
+    atmosphere crew and flagged inviters are granted the tier but paid nothing, as with invite
+    points; points paid to an inviter flagged later are revoked with the rest of theirs."""
+    if not earnings:
+        return
+    barred = barred_among(context.session, org, {earning.member for earning in earnings},
+                          settings=context.tenant(org).settings)  # fmt: skip
+    paid = [earning for earning in earnings if earning.member not in barred]
+    book_earnings(context, org, paid, policy=policy_of(context, org))
 
 
 def tell_progress(

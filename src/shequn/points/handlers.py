@@ -1,6 +1,7 @@
-"""What points react to: sign-ins, chatter, likes and paid orders earn; kicks, audit flags and
-refunds take back; chat commands are answered once per group and window. And the jobs: the
-expiry, the daily crediting of invites, and the replies.
+"""What points react to: sign-ins, chatter, likes, quiz answers, "show your order" images and
+paid orders earn; kicks, audit flags and refunds take back; chat commands are answered once per
+group and window. And the jobs: the expiry, the daily crediting of invites, the replies and the
+quizzes' question and answer posts.
 
 The reaction decides event by event, in the batch's order, and writes once per org and batch,
 at the org's last event that concerns points (as the audit does).
@@ -12,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, select
 
 from shequn.audit.models import AuditCase
 from shequn.audit.rules import is_flagged
-from shequn.commerce.models import Order
+from shequn.commerce.models import Order, Refund
 from shequn.contract import (
     MemberJoined,
     MemberLeft,
@@ -26,25 +27,43 @@ from shequn.contract import (
     ReactionAdded,
 )
 from shequn.db import insert_ignoring_conflicts
-from shequn.engine.action import Action, ActionKind
 from shequn.engine.context import Context, Job
 from shequn.engine.event import Event
 from shequn.engine.models import JobRecord
 from shequn.engine.registry import JobKind, Reaction
-from shequn.group.models import Group
 from shequn.group.rules import welcome_slot
 from shequn.kit.ids import stable_id
 from shequn.kit.time import local_day
 from shequn.member.models import Member
-from shequn.member.service import nicknames
 from shequn.points.models import (
     PointsLot,
     PointsPendingInvite,
+    PointsQuiz,
+    PointsQuizAnswer,
     PointsReply,
     PointsSignIn,
     ReplyKind,
 )
-from shequn.points.rules import EarnKind, Period, earned, is_sign_in, sign_in
+from shequn.points.quiz import (
+    QUIZ_CLOSE_JOB,
+    QUIZ_OPEN_JOB,
+    answered_already,
+    quiz_rule,
+    quizzes_in_window,
+    run_quiz_close,
+    run_quiz_open,
+)
+from shequn.points.replies import post_replies
+from shequn.points.rules import (
+    EarningRule,
+    EarnKind,
+    PaidOrder,
+    earned,
+    is_correct,
+    is_sign_in,
+    order_to_show,
+    sign_in,
+)
 from shequn.points.service import (
     EXPIRE_JOB,
     REPLY_JOB,
@@ -52,7 +71,6 @@ from shequn.points.service import (
     Earning,
     PointsPolicy,
     Revocation,
-    balances_of,
     barred_among,
     book_earnings,
     due_invites,
@@ -61,17 +79,15 @@ from shequn.points.service import (
     invite_earnings,
     lock_members,
     pending_due,
-    points_board,
     policy_of,
     revoke_points,
     settle_pending,
     tallies_of,
 )
+from shequn.points.sign_in import is_sign_in_open, prefetch_sign_in_switches
 
 BALANCE_WORDS = ("积分", "/points")
 RANK_WORDS = ("排行", "/rank")
-# One reply per group and window names at most this many members; the rest are counted.
-MAX_MENTIONS = 20
 # The events on which the audit rescores a member.
 RESCORED = frozenset({"member.joined", "member.upserted"})
 CONCERNS = frozenset(
@@ -101,6 +117,14 @@ class _Batch:
     # Newcomers whose inviter may be credited after their first day, and those due now.
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)
     until: datetime | None = None
+    # Per group, the quizzes open during the batch; (quiz, member) pairs answered right so far,
+    # and the answers this batch stores.
+    quizzes: dict[str, list[PointsQuiz]] = field(default_factory=dict)
+    answered: set[tuple[str, str]] = field(default_factory=set)
+    answers: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # Paid orders of members who post images, and orders shown (晒单) or refunded already.
+    orders: dict[str, list[PaidOrder]] = field(default_factory=lambda: defaultdict(list))
+    shown: set[str] = field(default_factory=set)
 
 
 def _batch(context: Context, org: str) -> _Batch:
@@ -140,6 +164,10 @@ def _prefetch_org(context: Context, org: str, events: Sequence[Event]) -> None:
     ) | barred_among(context.session, org, batch.watched, settings=settings, with_flagged=False)
     tallies: set[tuple[str, date, str]] = set()
     days: set[tuple[str, str, date]] = set()
+    posted = [e for e in events if isinstance(e.data, MessagePosted)]
+    _prefetch_quizzes(context, org, batch, posted)
+    _prefetch_orders(context, org, batch, [e for e in posted if _kind(e) == "image"])
+    prefetch_sign_in_switches(context, org, {_group(e) for e in posted})
     for event in events:
         if event.member is None:
             continue
@@ -150,6 +178,10 @@ def _prefetch_org(context: Context, org: str, events: Sequence[Event]) -> None:
                 days |= {(org, event.member, day), (org, event.member, day - timedelta(days=1))}
             elif command is None:
                 tallies.add((event.member, day, EarnKind.MESSAGE.value))
+                if event.data.group in batch.quizzes:
+                    tallies.add((event.member, day, EarnKind.QUIZ.value))
+                if event.data.kind == "image":
+                    tallies.add((event.member, day, EarnKind.SHOW_ORDER.value))
         elif event.type == "reaction.added":
             tallies.add((event.member, day, EarnKind.REACTION.value))
         elif event.type == "order.paid":
@@ -159,6 +191,56 @@ def _prefetch_org(context: Context, org: str, events: Sequence[Event]) -> None:
     for key in days:
         if (signed := context.rows.get(PointsSignIn, key)) is not None:
             batch.signed[signed.member][signed.day] = signed.streak
+
+
+def _kind(event: Event) -> str:
+    return cast(MessagePosted, event.data).kind
+
+
+def _group(event: Event) -> str:
+    return cast(MessagePosted, event.data).group
+
+
+def _prefetch_quizzes(context: Context, org: str, batch: _Batch, posted: Sequence[Event]) -> None:
+    if not posted:
+        return
+    groups = {_group(event) for event in posted}
+    since, until = min(e.at for e in posted), max(e.at for e in posted)
+    batch.quizzes = quizzes_in_window(context.session, org, groups, since=since, until=until)
+    ids = {quiz.id for quizzes in batch.quizzes.values() for quiz in quizzes}
+    members = {cast(str, e.member) for e in posted if _group(e) in batch.quizzes}
+    batch.answered = answered_already(context.session, org, ids, members)
+
+
+def _prefetch_orders(context: Context, org: str, batch: _Batch, images: Sequence[Event]) -> None:
+    """The recent paid orders of members posting images, less those refunded in full or
+    shown before."""
+    if not images:
+        return
+    days = timedelta(days=policy_of(context, org).show_order_days)
+    members = sorted({cast(str, event.member) for event in images})
+    since, until = min(e.at for e in images) - days, max(e.at for e in images)
+    orders = context.session.execute(
+        select(Order.id, Order.member_id, Order.paid_at, Order.amount).where(
+            Order.org == org, Order.member_id.in_(members), Order.paid_at >= since,
+            Order.paid_at <= until,
+        )
+    ).all()  # fmt: skip
+    ids = [order.id for order in orders]
+    refunded: dict[str, int | None] = {}
+    for order_id, amount in context.session.execute(
+        select(Refund.order_id, Refund.amount).where(Refund.org == org, Refund.order_id.in_(ids))
+    ):
+        so_far = refunded.get(order_id, 0)
+        refunded[order_id] = None if amount is None or so_far is None else so_far + amount
+    context.rows.prefetch(PointsLot, [(org, f"show_order:{order_id}") for order_id in ids])
+    for order in orders:
+        back = refunded.get(order.id, 0)
+        if back is None or back >= order.amount:
+            continue
+        if context.rows.get(PointsLot, (org, f"show_order:{order.id}")) is not None:
+            batch.shown.add(order.id)
+        batch.orders[order.member_id].append(PaidOrder(order.id, order.paid_at))
 
 
 def prefetch_points(context: Context, events: Sequence[Event]) -> None:
@@ -195,20 +277,22 @@ def _earn(
     key: str,
     group: str | None,
     amount: int | None = None,
-) -> None:
-    """Points for one action, within the member's daily cap for the kind."""
+    rule: EarningRule | None = None,
+) -> int:
+    """Points for one action, within the member's daily cap for the kind; returns them."""
     member = cast(str, event.member)
     batch = _batch(context, event.org)
     if key in batch.keys or not _may_earn(context, event.org, member):
-        return
-    batch.keys.add(key)
-    rule = policy_of(context, event.org).rules[kind]
+        return 0
+    rule = policy_of(context, event.org).rules[kind] if rule is None else rule
     day = local_day(event.at, context.tenant(event.org).timezone)
     tally = (member, day, kind.value)
     points = earned(rule, earned_today_by_kind=_tally(context, batch, event.org, tally),
                     amount_fen=amount)  # fmt: skip
     if points <= 0:
-        return
+        # Not kept as earned: an order capped today may still be shown tomorrow.
+        return 0
+    batch.keys.add(key)
     batch.tallies[tally] += points
     batch.earnings.append(
         Earning(
@@ -221,6 +305,7 @@ def _earn(
             group=group,
         )
     )
+    return points
 
 
 def _ask(context: Context, event: Event, group: str, kind: str, detail: dict[str, Any]) -> None:
@@ -274,17 +359,49 @@ def _sign_in(context: Context, event: Event, data: MessagePosted) -> None:
     _ask(context, event, data.group, ReplyKind.SIGN_IN, detail)
 
 
+def _answer_quizzes(context: Context, event: Event, data: MessagePosted) -> None:
+    """A right answer to a quiz open in the group earns once per quiz and member."""
+    batch = _batch(context, event.org)
+    cap = policy_of(context, event.org).rules[EarnKind.QUIZ].daily_cap
+    for quiz in batch.quizzes.get(data.group, []):
+        pair = (quiz.id, data.member)
+        if pair in batch.answered or not is_correct(quiz_rule(quiz), data.text, at=event.at):
+            continue
+        batch.answered.add(pair)
+        rule = EarningRule(EarnKind.QUIZ, points=quiz.points, daily_cap=cap)
+        points = _earn(context, event, EarnKind.QUIZ, key=f"quiz:{quiz.id}:{data.member}",
+                       group=data.group, rule=rule)  # fmt: skip
+        batch.answers[pair] = {"org": event.org, "quiz": quiz.id, "member": data.member,
+                               "at": event.at, "points": points}  # fmt: skip
+
+
+def _show_order(context: Context, event: Event, data: MessagePosted) -> None:
+    """An image after a paid order (晒单) earns once per order, within its own daily cap."""
+    batch = _batch(context, event.org)
+    days = policy_of(context, event.org).show_order_days
+    order = order_to_show(batch.orders.get(data.member, []), at=event.at, days=days,
+                          shown=batch.shown)  # fmt: skip
+    if order is not None and _earn(context, event, EarnKind.SHOW_ORDER,
+                                   key=f"show_order:{order}", group=data.group):  # fmt: skip
+        batch.shown.add(order)
+
+
 def on_message(context: Context, event: Event) -> None:
     data = event.payload(MessagePosted)
     command = _command(data.text, policy_of(context, event.org))
     if _may_earn(context, event.org, data.member):
         if command == ReplyKind.SIGN_IN:
-            _sign_in(context, event, data)
+            # Where sign-in is closed (a campaign's choice) the keyword earns and answers nothing.
+            if is_sign_in_open(context, event.org, data.group):
+                _sign_in(context, event, data)
         elif command is not None:
             _ask(context, event, data.group, command, {})
         else:
             _earn(context, event, EarnKind.MESSAGE, key=f"message:{event.source}:{event.id}",
                   group=data.group)  # fmt: skip
+            _answer_quizzes(context, event, data)
+            if data.kind == "image":
+                _show_order(context, event, data)
     _write_if_last(context, event)
 
 
@@ -297,6 +414,7 @@ def on_reaction(context: Context, event: Event) -> None:
 
 def on_order_paid(context: Context, event: Event) -> None:
     data = event.payload(OrderPaid)
+    _batch(context, event.org).orders[data.member].append(PaidOrder(data.order, event.at))
     # Keyed by the order, not the event: a corrected order sent again earns nothing more.
     _earn(context, event, EarnKind.ORDER, key=f"order:{data.order}", group=data.group,
           amount=data.amount)  # fmt: skip
@@ -313,6 +431,12 @@ def on_order_refunded(context: Context, event: Event) -> None:
                 order.member_id, event.at, f"order {data.order} refunded", lot=f"order:{data.order}"
             )
         )
+        # Showing an order that was given back proves nothing.
+        _batch(context, event.org).shown.add(data.order)
+        _batch(context, event.org).revocations.append(
+            Revocation(order.member_id, event.at, f"order {data.order} refunded",
+                       lot=f"show_order:{data.order}")
+        )  # fmt: skip
     _write_if_last(context, event)
 
 
@@ -414,6 +538,15 @@ def _write(context: Context, org: str, batch: _Batch) -> None:
         )
         won = {f"signin:{member}:{day.isoformat()}" for member, day in stored}
         earnings = [e for e in earnings if e.kind != SIGN_IN_KIND or e.key in won]
+    if batch.answers:
+        # Likewise a quiz answer: only the first stored for a member and quiz earns.
+        table = cast(Table, PointsQuizAnswer.__table__)
+        stored = session.execute(
+            insert_ignoring_conflicts(dialect, table).returning(table.c.quiz, table.c.member),
+            list(batch.answers.values()),
+        )
+        right = {f"quiz:{quiz}:{member}" for quiz, member in stored}
+        earnings = [e for e in earnings if e.kind != EarnKind.QUIZ.value or e.key in right]
     book_earnings(context, org, earnings, policy=policy)
     # After the earnings: a kick takes what the member had then, this batch's points included.
     revoke_points(context, org, revocations, policy=policy)
@@ -449,96 +582,10 @@ def run_expire(context: Context, job: JobRecord) -> None:
     expire_points(context, job.org)
 
 
-PERIOD_WORDS = {
-    "zh": {Period.DAY: "今日", Period.WEEK: "本周", Period.ALL: "总"},
-    "en": {Period.DAY: "today", Period.WEEK: "this week", Period.ALL: "all time"},
-}
-
-
-def _reply_line(
-    lang: str,
-    name: str,
-    request: PointsReply,
-    *,
-    balance: int,
-    rank: tuple[int, int] | None,
-    period: str,
-) -> str:
-    detail = request.detail
-    if request.kind == ReplyKind.SIGN_IN:
-        streak, points = int(detail.get("streak", 1)), int(detail.get("points", 0))
-        if not detail.get("counted"):
-            return (f"{name} already signed in today ({streak}-day streak)" if lang == "en"
-                    else f"{name} 今天已签到,连续 {streak} 天")  # fmt: skip
-        return (f"{name} signed in: +{points} points, {streak}-day streak" if lang == "en"
-                else f"{name} 签到成功 +{points} 积分,连续 {streak} 天")  # fmt: skip
-    if request.kind == ReplyKind.BALANCE:
-        return f"{name}: {balance} points" if lang == "en" else f"{name} 当前积分 {balance}"
-    if rank is None:
-        return (f"{name}: not on the board {period} yet" if lang == "en"
-                else f"{name} {period}暂未上榜")  # fmt: skip
-    return (f"{name}: #{rank[0]} {period} ({rank[1]} points)" if lang == "en"
-            else f"{name} {period}排名第 {rank[0]}({rank[1]} 积分)")  # fmt: skip
-
-
-def post_replies(context: Context, job: JobRecord) -> None:
-    """Answer every sign-in, balance and board request of one group's window in one message."""
-    org, group_id = job.org, str(job.payload["group"])
-    window = datetime.fromisoformat(str(job.payload["window"]))
-    session = context.session
-    where = (PointsReply.org == org, PointsReply.group_id == group_id,
-             PointsReply.window == window)  # fmt: skip
-    requests = session.scalars(
-        select(PointsReply).where(*where).order_by(PointsReply.at, PointsReply.member)
-    ).all()
-    group = context.rows.get(Group, (org, group_id))
-    if not requests or group is None or group.dismissed_at is not None:
-        session.execute(delete(PointsReply).where(*where))
-        return
-    policy = policy_of(context, org)
-    lang = policy.lang
-    asking = list(dict.fromkeys(request.member for request in requests))
-    named = asking[:MAX_MENTIONS]
-    names = nicknames(session, org, named)
-    balances = balances_of(session, org, named)
-    period = PERIOD_WORDS[lang][policy.board_period]
-    wants_board = any(request.kind == ReplyKind.RANK for request in requests)
-    board = points_board(
-        session, org, period=policy.board_period, at=job.due_at, group=group_id,
-        timezone=context.tenant(org).timezone,
-    ) if wants_board else []  # fmt: skip
-    ranks = {row.member: (row.rank, row.points) for row in board}
-    lines = [
-        _reply_line(lang, names.get(request.member, request.member), request,
-                    balance=balances[request.member], rank=ranks.get(request.member),
-                    period=period)
-        for request in requests
-        if request.member in named
-    ]  # fmt: skip
-    if len(asking) > len(named):
-        more = len(asking) - len(named)
-        lines.append(f"… and {more} more" if lang == "en" else f"… 另有 {more} 人")
-    if wants_board:
-        top = board[: policy.board_top]
-        top_names = nicknames(session, org, [row.member for row in top])
-        shown = " · ".join(f"{r.rank}. {top_names.get(r.member, r.member)} {r.points}" for r in top)
-        title = f"Points board ({period})" if lang == "en" else f"{period}积分榜"
-        lines.append(f"{title}: {shown or '—'}" if lang == "en" else f"{title}:{shown or '—'}")
-    context.emit(
-        Action(
-            id=stable_id("points-reply", job.id),
-            org=org,
-            kind=ActionKind.SEND_MESSAGE,
-            cause=f"job:{job.id}",
-            platform=group.platform,
-            group=group_id,
-            payload={"text": "\n".join(lines), "mentions": named},
-        )
-    )
-    session.execute(delete(PointsReply).where(*where))
-
-
 # Expiry is owed however late the engine gets to it.
 EXPIRE = JobKind(name=EXPIRE_JOB, run=run_expire, max_lateness=None)
 # A reply ten minutes late still answers; an hour late it is noise.
 REPLY = JobKind(name=REPLY_JOB, run=post_replies, max_lateness=timedelta(minutes=10))
+# A question posted long after its quiz opened leaves members no time; the answer is owed.
+QUIZ_OPEN = JobKind(name=QUIZ_OPEN_JOB, run=run_quiz_open, max_lateness=timedelta(minutes=30))
+QUIZ_CLOSE = JobKind(name=QUIZ_CLOSE_JOB, run=run_quiz_close, max_lateness=None)

@@ -206,3 +206,53 @@ class MallRedemption(Base):
     created_at: Mapped[datetime]
     status_at: Mapped[datetime]
     status_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class PointsGroup(Base):
+    """A group's points switches; a group without a row has sign-in (签到) open."""
+
+    __tablename__ = "points_group"
+    __table_args__ = UPDATED_IN_PLACE
+
+    org: Mapped[str] = mapped_column(String(200), primary_key=True)
+    group_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    is_sign_in_open: Mapped[bool]
+    changed_at: Mapped[datetime]
+
+
+class PointsQuiz(Base):
+    """A quiz (有奖问答) posted to one group: any accepted answer in [opens_at, closes_at) earns."""
+
+    __tablename__ = "points_quiz"
+    __table_args__ = (
+        Index("ix_points_quiz_group", "org", "group_id", "closes_at"),
+        CheckConstraint("points > 0", name="quiz_points_positive"),
+        UPDATED_IN_PLACE,
+    )
+
+    org: Mapped[str] = mapped_column(String(200), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    group_id: Mapped[str] = mapped_column(String(200))
+    question: Mapped[str] = mapped_column(String(1000))
+    answers: Mapped[list[str]] = mapped_column(JSON)
+    points: Mapped[int] = mapped_column(BigInteger)
+    opens_at: Mapped[datetime]
+    closes_at: Mapped[datetime]
+    lang: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    # When the answer was posted; None while the quiz has not been closed.
+    closed_at: Mapped[datetime | None]
+
+
+class PointsQuizAnswer(Base):
+    """A member's right answer to a quiz: one per member and quiz, however often re-delivered;
+    `points` is what it earned within the daily cap (0 once the cap is reached)."""
+
+    __tablename__ = "points_quiz_answer"
+
+    org: Mapped[str] = mapped_column(String(200), primary_key=True)
+    quiz: Mapped[str] = mapped_column(String(64), primary_key=True)
+    member: Mapped[str] = mapped_column(String(200), primary_key=True)
+    at: Mapped[datetime]
+    points: Mapped[int] = mapped_column(BigInteger)

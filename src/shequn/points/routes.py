@@ -1,13 +1,23 @@
-"""HTTP: members' points and history, the mall's items, and redemptions, behind org tokens."""
+"""HTTP: members' points and history (paged), the org's balances, the mall's items,
+redemptions and quizzes, behind org tokens."""
 
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from shequn.api import Org, shequn_of
 from shequn.kit.time import utc_now
 from shequn.points.ledger import InsufficientPoints
+from shequn.points.quiz import (
+    UnknownQuiz,
+    close_quiz,
+    correct_counts,
+    counts_json,
+    quizzes_of,
+    start_quiz,
+)
 from shequn.points.service import (
     ItemInactive,
     LimitReached,
@@ -15,6 +25,8 @@ from shequn.points.service import (
     UnknownItem,
     UnknownMember,
     balance_of,
+    balances_page,
+    history_count,
     history_of,
     item_json,
     items_of,
@@ -89,6 +101,56 @@ class RedemptionOut(BaseModel):
     balance: int
 
 
+class BalanceRowOut(BaseModel):
+    member: str
+    balance: int
+
+
+class BalancesOut(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[BalanceRowOut]
+
+
+class QuizIn(BaseModel):
+    group: PlatformId
+    question: Annotated[str, Field(min_length=1, max_length=1000)]
+    answers: Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]],
+                       Field(min_length=1, max_length=20)]  # fmt: skip
+    # Default: the org's points_quiz setting (10).
+    points: Annotated[int | None, Field(ge=1)] = None
+    # Default: now.
+    opens_at: AwareDatetime | None = None
+    # One of the two: when it closes, or how long after it opens.
+    closes_at: AwareDatetime | None = None
+    minutes: Annotated[int | None, Field(ge=1)] = None
+    lang: Annotated[str | None, Field(pattern="^(zh|en)$")] = None
+    by: Annotated[str | None, Field(max_length=200)] = None
+
+    @model_validator(mode="after")
+    def one_end(self) -> "QuizIn":
+        if (self.closes_at is None) == (self.minutes is None):
+            raise ValueError("give closes_at or minutes (one of them)")
+        return self
+
+
+class QuizOut(BaseModel):
+    quiz: str
+    group: str
+    question: str
+    answers: list[str]
+    points: int
+    opens_at: str
+    closes_at: str
+    status: str
+    correct: int
+
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0)]
+
+
 def _not_found(error: LookupError) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, str(error))
 
@@ -103,14 +165,33 @@ def get_points(request: Request, org: Org, member: str) -> dict[str, Any]:
             raise _not_found(error) from None
 
 
+@router.get("/points", response_model=BalancesOut)
+def get_balances(
+    request: Request, org: Org, limit: Limit = 100, offset: Offset = 0
+) -> dict[str, Any]:
+    """The org's balances, highest first, a page at a time; `total` counts them all."""
+    with shequn_of(request).sessions() as session:
+        return balances_page(session, org, limit=limit, offset=offset).as_json()
+
+
 @router.get("/points/{member}/history", response_model=list[EntryOut])
-def get_history(request: Request, org: Org, member: str) -> list[dict[str, Any]]:
-    """Every movement of the member's points in time order, with the balance after each."""
+def get_history(
+    request: Request,
+    response: Response,
+    org: Org,
+    member: str,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[dict[str, Any]]:
+    """The movements of the member's points in time order, with the balance after each, a page
+    at a time; the X-Total-Count header counts them all."""
     with shequn_of(request).sessions() as session:
         try:
-            return history_of(session, org, member)
+            rows = history_of(session, org, member, limit=limit, offset=offset)
         except UnknownMember as error:
             raise _not_found(error) from None
+        response.headers["X-Total-Count"] = str(history_count(session, org, member))
+        return rows
 
 
 @router.get("/mall/items", response_model=list[ItemOut])
@@ -137,3 +218,50 @@ def post_redemption(request: Request, org: Org, body: RedemptionIn) -> dict[str,
         raise HTTPException(
             status.HTTP_409_CONFLICT, {"reason": reason, "message": str(error)}
         ) from None
+
+
+@router.get("/quizzes", response_model=list[QuizOut])
+def get_quizzes(request: Request, org: Org, group: str | None = None) -> list[dict[str, Any]]:
+    """Quizzes, latest first, with how many members answered right."""
+    with shequn_of(request).sessions() as session:
+        records = quizzes_of(session, org, group=group)
+        counts = correct_counts(session, org, [record.id for record in records])
+        return counts_json(records, counts, now=utc_now())
+
+
+@router.post("/quizzes", response_model=QuizOut, status_code=201)
+def post_quiz(request: Request, org: Org, body: QuizIn) -> dict[str, Any]:
+    """Start a quiz in a group; the same question, group and start again returns the first."""
+    shequn = shequn_of(request)
+    try:
+        with shequn.sessions.begin() as session:
+            context = shequn.context(session, org)
+            opens_at: datetime = body.opens_at or context.now
+            closes_at = body.closes_at or opens_at + timedelta(minutes=body.minutes or 0)
+            record = start_quiz(
+                context, org, group=body.group, question=body.question, answers=body.answers,
+                opens_at=opens_at, closes_at=closes_at, points=body.points, lang=body.lang,
+                by=body.by,
+            )  # fmt: skip
+            context.flush()
+            return counts_json([record], correct_counts(session, org, [record.id]),
+                               now=context.now)[0]  # fmt: skip
+    except ValueError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+
+
+@router.post("/quizzes/{quiz}/close", response_model=QuizOut)
+def post_quiz_close(request: Request, org: Org, quiz: str) -> dict[str, Any]:
+    """Close a quiz now: its answer and the number of right answers are posted to the group."""
+    shequn = shequn_of(request)
+    try:
+        with shequn.sessions.begin() as session:
+            context = shequn.context(session, org)
+            record = close_quiz(context, org, quiz)
+            context.flush()
+            return counts_json([record], correct_counts(session, org, [quiz]),
+                               now=context.now)[0]  # fmt: skip
+    except UnknownQuiz as error:
+        raise _not_found(error) from None
+    except ValueError as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None

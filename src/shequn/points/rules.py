@@ -3,7 +3,7 @@ choice of KOCs. The ledger that holds the points is in `shequn.points.ledger`.""
 
 import unicodedata
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -11,7 +11,7 @@ from fractions import Fraction
 from types import MappingProxyType
 
 from shequn.kit.money import MINOR_PER_MAIN
-from shequn.kit.time import local_day
+from shequn.kit.time import local_day, zone
 from shequn.points.ledger import Entry, EntryKind
 
 SIGN_IN_KEYWORDS = ("签到", "打卡", "/signin")
@@ -143,8 +143,9 @@ DEFAULT_RULES: Mapping[EarnKind, EarningRule] = MappingProxyType(
     {
         EarnKind.MESSAGE: EarningRule(EarnKind.MESSAGE, points=1, daily_cap=10),
         EarnKind.REACTION: EarningRule(EarnKind.REACTION, points=1, daily_cap=5),
-        # Each member earns once per quiz (the service keys the entry by quiz and member).
-        EarnKind.QUIZ: EarningRule(EarnKind.QUIZ, points=10),
+        # Each member earns once per quiz (the service keys the entry by quiz and member); the
+        # cap lets an evening quiz or two a day pay in full, not a quiz every ten minutes.
+        EarnKind.QUIZ: EarningRule(EarnKind.QUIZ, points=10, daily_cap=30),
         # Buyers showing their order (晒单) are the proof non-buyers trust; once a day is enough.
         EarnKind.SHOW_ORDER: EarningRule(EarnKind.SHOW_ORDER, points=20, daily_cap=20),
         EarnKind.INVITE: EarningRule(EarnKind.INVITE, points=20),
@@ -333,3 +334,55 @@ def koc_scores(
         KocScore(member=member, score=score, rank=rank, figures=figures)
         for rank, (member, score, figures) in enumerate(scored, start=1)
     ]
+
+
+QUIZ_WORDS = {
+    "zh": {
+        "ask": "【有奖问答】{question}\n{until} 前在群里回复答案,答对得 {points} 积分!",
+        "reveal": "【答案揭晓】{question}\n答案:{answer}\n共 {count} 人答对。",
+        "or": " / ",
+    },
+    "en": {
+        "ask": "Quiz: {question}\nReply in the group by {until}: a right answer earns {points} "
+        "points!",
+        "reveal": "Quiz answer: {question}\nAnswer: {answer}\n{count} answered right.",
+        "or": " / ",
+    },
+}
+
+
+def quiz_question_text(quiz: Quiz, *, points: int, timezone: str, lang: str) -> str:
+    """The post that asks the question, with its local closing time and its points."""
+    words = QUIZ_WORDS[lang]
+    until = quiz.closes_at.astimezone(zone(timezone)).strftime("%m-%d %H:%M")
+    return words["ask"].format(question=quiz.question, until=until, points=points)
+
+
+def quiz_answer_text(quiz: Quiz, *, correct: int, lang: str) -> str:
+    """The post that closes a quiz: the accepted answers and how many members had one right."""
+    words = QUIZ_WORDS[lang]
+    answer = words["or"].join(quiz.answers)
+    return words["reveal"].format(question=quiz.question, answer=answer, count=correct)
+
+
+@dataclass(frozen=True)
+class PaidOrder:
+    """An order a member paid, as "show your order" (晒单) points see it."""
+
+    order: str
+    paid_at: datetime
+
+
+def order_to_show(
+    orders: Iterable[PaidOrder], *, at: datetime, days: int, shown: Collection[str]
+) -> str | None:
+    """The order an image posted at `at` shows: the latest paid within `days` before it and not
+    shown before; None when there is none (an image without a recent order earns nothing)."""
+    window = [
+        order
+        for order in orders
+        if at - timedelta(days=days) <= order.paid_at <= at and order.order not in shown
+    ]
+    if not window:
+        return None
+    return max(window, key=lambda order: (order.paid_at, order.order)).order
