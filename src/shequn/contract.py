@@ -1,6 +1,6 @@
 """The event contract every connector, import file and webhook speaks (DOMAIN.md)."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -9,7 +9,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    SerializerFunctionWrapHandler,
     StringConstraints,
+    model_serializer,
 )
 
 from shequn.kit.money import format_amount, parse_amount
@@ -30,7 +32,26 @@ class Payload(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, coerce_numbers_to_str=True)
 
 
-class GroupUpserted(Payload):
+class Upsert(Payload):
+    """A profile's fields as one source knows them: a field left out keeps its stored value, a
+    field given as null clears it (`tags: []` clears tags, `gender: "unknown"` the gender).
+
+    Stored as given: fields left out stay out and nulls stay null, so a replay of the log
+    tells the two apart as the first reading did.
+    """
+
+    @model_serializer(mode="wrap")
+    def _as_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        given = self.model_fields_set
+        kept = {name: value for name, value in data.items() if name in given}
+        for name in given:
+            # exclude_none drops an explicit null; it is the one that clears.
+            kept.setdefault(name, None)
+        return kept
+
+
+class GroupUpserted(Upsert):
     group: PlatformId
     name: Annotated[str, StringConstraints(max_length=200)]
     capacity: Annotated[int, Field(gt=0, le=1_000_000, strict=True)] | None = None
@@ -48,7 +69,7 @@ class Album(Payload):
     flags: list[Label] = Field(default_factory=list)
 
 
-class MemberUpserted(Payload):
+class MemberUpserted(Upsert):
     member: PlatformId
     nickname: Annotated[str, StringConstraints(max_length=200)]
     gender: Literal["female", "male", "unknown"] = "unknown"

@@ -12,6 +12,7 @@ from shequn.audit.handlers import AUDIT
 from shequn.commerce.projection import ORDERS
 from shequn.config import Settings
 from shequn.connectors.log import LogConnector
+from shequn.connectors.platforms import platform_connectors
 from shequn.contract import PAYLOADS
 from shequn.db import create_engine, session_factory, upgrade
 from shequn.engine.context import Context
@@ -56,6 +57,7 @@ def build_registry(settings: Settings, *, console: Console | None = None) -> Reg
     registry.add_job_kind(QUIZ_CLOSE)
     action_log = Path(settings.action_log) if settings.action_log else None
     registry.connectors["log"] = LogConnector(action_log, console=console)
+    registry.connectors.update(platform_connectors(settings))
     return registry
 
 

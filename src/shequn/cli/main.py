@@ -30,6 +30,7 @@ from shequn.cli.common import (
     fail,
     opened,
 )
+from shequn.cli.connect import tasks_app, telegram_app, wecom_app
 from shequn.cli.demo import demo
 from shequn.cli.fission import fission_app
 from shequn.cli.invite import invite_app, livecode_app, report_app
@@ -74,6 +75,9 @@ app.add_typer(fonts_app, name="fonts")
 app.add_typer(lottery_app, name="lottery")
 app.add_typer(staff_app, name="staff")
 app.add_typer(webhook_app, name="webhook")
+app.add_typer(telegram_app, name="telegram")
+app.add_typer(wecom_app, name="wecom")
+app.add_typer(tasks_app, name="tasks")
 app.command("poster")(poster)
 app.add_typer(points_app, name="points")
 app.add_typer(mall_app, name="mall")

@@ -39,17 +39,46 @@ class Action:
 
 
 class ActionFailed(Exception):
-    """A connector could not carry an action out; `retryable` says whether trying later may help."""
+    """A connector could not carry an action out; `retryable` says whether trying later may help.
 
-    def __init__(self, message: str, *, retryable: bool, retry_after: timedelta | None = None):
+    `is_wait` marks a platform's "not now" (a flood limit, Telegram's 429, WeCom's 45009): the
+    action was not attempted at all, so it burns no attempt and comes back after `retry_after`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        retry_after: timedelta | None = None,
+        is_wait: bool = False,
+    ):
         super().__init__(message)
-        self.retryable = retryable
+        self.retryable = retryable or is_wait
         self.retry_after = retry_after
+        self.is_wait = is_wait
+
+    @classmethod
+    def wait(cls, message: str, retry_after: timedelta | None) -> "ActionFailed":
+        return cls(message, retryable=True, retry_after=retry_after, is_wait=True)
+
+
+class ActionAwaiting(Exception):
+    """The platform needs a person to finish the action (WeCom: an employee confirms a group send
+    or removes a customer by hand); `task` says what, and the connector is asked again after
+    `check_after` to tell whether it was done."""
+
+    def __init__(self, task: Mapping[str, Any], *, check_after: timedelta) -> None:
+        super().__init__(str(task.get("en") or task.get("kind") or "operator task"))
+        self.task = dict(task)
+        self.check_after = check_after
 
 
 MAX_ATTEMPTS = 6
 FIRST_RETRY = timedelta(seconds=5)
 LONGEST_RETRY = timedelta(minutes=10)
+# A wait the platform did not put a number on.
+DEFAULT_WAIT = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -57,6 +86,7 @@ class Outcome:
     status: ActionStatus
     next_attempt_at: datetime
     done_at: datetime | None
+    counts_attempt: bool = True
 
 
 def after_attempt(
@@ -64,10 +94,15 @@ def after_attempt(
 ) -> Outcome:
     """pending → sent on success; → pending (backed off) on a retryable failure; → failed otherwise.
 
-    `attempts` counts the attempt just made.
+    `attempts` counts the attempts made before this one plus this one; a wait does not count.
     """
     if failure is None:
         return Outcome(ActionStatus.SENT, now, now)
+    if failure.is_wait:
+        # Nothing reached the platform: neither an attempt spent nor a backoff that grows.
+        return Outcome(
+            ActionStatus.PENDING, now + (failure.retry_after or DEFAULT_WAIT), None, False
+        )
     if not failure.retryable or attempts >= max_attempts:
         return Outcome(ActionStatus.FAILED, now, now)
     backoff = min(FIRST_RETRY * 2 ** (attempts - 1), LONGEST_RETRY)

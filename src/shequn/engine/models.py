@@ -49,6 +49,9 @@ class IntakeBatch(Base):
 
 class ActionStatus(StrEnum):
     PENDING = "pending"
+    # Handed to a person the platform requires (a WeCom employee confirming a group send or
+    # removing a customer): done when they confirm, failed past the task's deadline.
+    AWAITING = "awaiting"
     SENT = "sent"
     FAILED = "failed"
 

@@ -1,18 +1,24 @@
-"""Groups, stores and staff as the log describes them; every rule here is order-independent."""
+"""Groups, stores and staff as the log describes them; every rule here is order-independent.
+
+A group's profile is its upserts applied in key order, each setting only the fields it carries.
+"""
 
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 
 from shequn.contract import GroupUpserted, OrderPaid
 from shequn.engine.context import Context
 from shequn.engine.event import Event
+from shequn.engine.models import EventRecord
 from shequn.engine.registry import Projection
 from shequn.group.models import Group, Staff, Store
 
 GROUP = cast(Table, Group.__table__)
 TRAFFIC = frozenset({"message.posted", "reaction.added", "reaction.removed"})
+# What group.upserted sets, each only when the upsert carries it.
+PROFILE_FIELDS = ("name", "capacity", "store", "owner", "tags")
 
 
 def prefetch(context: Context, events: Sequence[Event]) -> None:
@@ -92,13 +98,44 @@ def on_group_upserted(context: Context, event: Event) -> None:
     group = see_group(context, event, data.group)
     see_store(context, event, data.store)
     see_staff(context, event, data.owner)
-    if group.profile_key is None or event.key > group.profile_key:
-        group.profile_key = event.key
-        group.name = data.name
+    if group.profile_key is not None and event.key < group.profile_key:
+        # A late upsert may carry a field no later one does: fold all of them again, in order.
+        _refold_profile(context, group)
+        return
+    group.profile_key = event.key
+    apply_profile(group, data)
+
+
+def apply_profile(group: Group, data: GroupUpserted) -> None:
+    """Set the fields the upsert carries; those it leaves out keep their value."""
+    given = data.model_fields_set
+    group.name = data.name
+    if "capacity" in given:
         group.capacity = data.capacity
+    if "store" in given:
         group.store = data.store
+    if "owner" in given:
         group.owner = data.owner
+    if "tags" in given:
         group.tags = list(data.tags)
+
+
+def _refold_profile(context: Context, group: Group) -> None:
+    records = context.session.scalars(
+        select(EventRecord)
+        .where(
+            EventRecord.org == group.org,
+            EventRecord.group_id == group.id,
+            EventRecord.type == "group.upserted",
+        )
+        .order_by(EventRecord.key)
+    ).all()
+    blank = _blank_group(group.org, group.id)
+    for name in PROFILE_FIELDS:
+        setattr(group, name, blank[name])
+    for record in records:
+        apply_profile(group, GroupUpserted.model_validate(record.data))
+        group.profile_key = record.key
 
 
 def on_group_dismissed(context: Context, event: Event) -> None:

@@ -1,6 +1,7 @@
 """Members, memberships and activity from the log.
 
-Profiles keep the latest upsert and the first join keeps the earliest, by key, so both are
+A profile is its upserts applied in key order, each setting only the fields it carries (a late
+one re-folds them from the log), and the first join keeps the earliest, by key, so both are
 independent of arrival order. Stints depend on order: a join or leave older than the last one
 applied to its (group, member) re-folds that pair from the log, so live state equals a rebuild.
 """
@@ -27,6 +28,11 @@ MOVES = ("member.joined", "member.left")
 # What a Membership row holds of a Stint, besides its number.
 STINT_FIELDS = (
     "joined_at", "join_key", "inviter", "via_kind", "via_code", "left_at", "left_reason", "left_by",
+)  # fmt: skip
+# What member.upserted sets, each only when the upsert carries it.
+PROFILE_FIELDS = (
+    "nickname", "gender", "signature", "avatar_url", "avatar_flags", "album_flags", "phone",
+    "channel",
 )  # fmt: skip
 # Events whose handlers load and change a member's row; the rest only sight it.
 LOADS_MEMBER = frozenset({"member.upserted", *MOVES, "order.paid"})
@@ -86,16 +92,48 @@ def on_member_upserted(context: Context, event: Event) -> None:
     data = event.payload(MemberUpserted)
     member = see_member(context, event, data.member)
     if member.profile_key is not None and event.key < member.profile_key:
+        # A late upsert may carry a field no later one does: fold all of them again, in order.
+        _refold_profile(context, member)
         return
     member.profile_key = event.key
+    apply_profile(member, data)
+
+
+def apply_profile(member: Member, data: MemberUpserted) -> None:
+    """Set the fields the upsert carries; those it leaves out keep their value."""
+    given = data.model_fields_set
     member.nickname = data.nickname
-    member.gender = data.gender
-    member.signature = data.signature
-    member.avatar_url = data.avatar.url if data.avatar else None
-    member.avatar_flags = list(data.avatar.flags) if data.avatar else []
-    member.album_flags = list(data.album.flags) if data.album else []
-    member.phone = data.phone
-    member.channel = data.channel
+    if "gender" in given:
+        member.gender = data.gender
+    if "signature" in given:
+        member.signature = data.signature
+    if "avatar" in given:
+        member.avatar_url = data.avatar.url if data.avatar else None
+        member.avatar_flags = list(data.avatar.flags) if data.avatar else []
+    if "album" in given:
+        member.album_flags = list(data.album.flags) if data.album else []
+    if "phone" in given:
+        member.phone = data.phone
+    if "channel" in given:
+        member.channel = data.channel
+
+
+def _refold_profile(context: Context, member: Member) -> None:
+    records = context.session.scalars(
+        select(EventRecord)
+        .where(
+            EventRecord.org == member.org,
+            EventRecord.member_id == member.id,
+            EventRecord.type == "member.upserted",
+        )
+        .order_by(EventRecord.key)
+    ).all()
+    blank = _blank_member(member.org, member.id)
+    for name in PROFILE_FIELDS:
+        setattr(member, name, blank[name])
+    for record in records:
+        apply_profile(member, MemberUpserted.model_validate(record.data))
+        member.profile_key = record.key
 
 
 def on_member_joined(context: Context, event: Event) -> None:

@@ -33,8 +33,20 @@ MESSAGES_PER_GROUP = 20
 GROUP_PERIOD = timedelta(minutes=1)
 MESSAGES_OVERALL = 30
 OVERALL_PERIOD = timedelta(seconds=1)
+# The updates shequn maps (mapping.py); chat_member ones come only when asked for by name.
+ALLOWED_UPDATES = (
+    "message", "chat_member", "my_chat_member", "message_reaction", "chat_join_request",
+)  # fmt: skip
 # Past this many groups, buckets that refilled are forgotten: a full bucket and none are alike.
 TRACKED_GROUPS = 10_000
+
+# What restrict_member leaves a member by default: reading only (ChatPermissions all false).
+MUTED = {
+    "can_send_messages": False, "can_send_audios": False, "can_send_documents": False,
+    "can_send_photos": False, "can_send_videos": False, "can_send_video_notes": False,
+    "can_send_voice_notes": False, "can_send_polls": False, "can_send_other_messages": False,
+    "can_add_web_page_previews": False,
+}  # fmt: skip
 
 ChatId = int | str
 Clock = Callable[[], datetime]
@@ -273,11 +285,46 @@ class TelegramBot:
     def decline_chat_join_request(self, chat_id: ChatId, user_id: int) -> None:
         self.call("declineChatJoinRequest", {"chat_id": chat_id, "user_id": user_id})
 
-    def call(self, method: str, payload: Mapping[str, Any]) -> Any:
+    def get_updates(
+        self,
+        *,
+        offset: int | None = None,
+        timeout: int = 0,
+        limit: int | None = None,
+        allowed_updates: Sequence[str] = ALLOWED_UPDATES,
+    ) -> list[Any]:
+        """Long-poll for updates after `offset` (which confirms all before it) for `timeout` s."""
+        payload: dict[str, Any] = {"timeout": timeout, "allowed_updates": list(allowed_updates)}
+        if offset is not None:
+            payload["offset"] = offset
+        if limit is not None:
+            payload["limit"] = limit
+        # The HTTP wait outlasts Telegram's own, or every quiet poll would end as a timeout.
+        updates = self.call("getUpdates", payload, timeout=timeout + DEFAULT_TIMEOUT)
+        if not isinstance(updates, list):
+            raise TelegramUnavailable("getUpdates", "answer is not a list of updates")
+        return updates
+
+    def set_webhook(
+        self, url: str, *, secret_token: str, allowed_updates: Sequence[str] = ALLOWED_UPDATES
+    ) -> None:
+        self.call(
+            "setWebhook",
+            {"url": url, "secret_token": secret_token, "allowed_updates": list(allowed_updates)},
+        )
+
+    def delete_webhook(self) -> None:
+        """Stop webhook deliveries, which getUpdates refuses to run alongside."""
+        self.call("deleteWebhook", {})
+
+    def call(self, method: str, payload: Mapping[str, Any], *, timeout: float | None = None) -> Any:
         """POST one method and return its `result`, or raise what its failure means."""
         try:
-            response = self._http.post(
-                f"{self.base_url}/bot{self._token}/{method}", json=dict(payload)
+            url = f"{self.base_url}/bot{self._token}/{method}"
+            response = (
+                self._http.post(url, json=dict(payload))
+                if timeout is None
+                else self._http.post(url, json=dict(payload), timeout=timeout)
             )
         except httpx2.TimeoutException:
             raise TelegramUnavailable(method, "timed out") from None
@@ -413,6 +460,11 @@ class FloodLimiter:
 # - rename_group: {"name"}, 1-128 characters;
 # - set_notice: Telegram groups have no notice board, so the notice is sent as a message and
 #   pinned, which shows it atop the chat and notifies every member, as a WeChat notice does;
+# - restore_member: lift a ban so a removed member may come back (unban, only if banned);
+# - delete_message: {"message"}, the message id as its message.posted event named it;
+# - restrict_member: {"until"?: ISO instant, "permissions"?: {name: bool}}; by default the member
+#   may read but not send anything (mute), until `until` or for good;
+# - pin_message: {"message"}, pinned with a notice to every member unless {"silent": true};
 # - create_task: an operator's to-do, never a Telegram call: failed, not retried.
 # Mentions show `names`, else the `nickname` lookup, else the member id. Telegram has no
 # idempotency key: a timeout after Telegram took a message means the retry posts it twice.
@@ -442,6 +494,10 @@ class TelegramConnector:
             ActionKind.RENAME_GROUP: self._rename_group,
             ActionKind.SET_NOTICE: self._set_notice,
             ActionKind.CREATE_TASK: self._refuse_task,
+            ActionKind.RESTORE_MEMBER: self._restore_member,
+            ActionKind.DELETE_MESSAGE: self._delete_message,
+            ActionKind.RESTRICT_MEMBER: self._restrict_member,
+            ActionKind.PIN_MESSAGE: self._pin_message,
         }
 
     def perform(self, action: ActionRecord) -> None:
@@ -453,7 +509,8 @@ class TelegramConnector:
         try:
             performer(action)
         except RateLimited as error:
-            raise ActionFailed(str(error), retryable=True, retry_after=error.retry_after) from error
+            # Telegram did not carry the call out: a wait, not a failed attempt.
+            raise ActionFailed.wait(str(error), error.retry_after) from error
         except TelegramError as error:
             raise ActionFailed(str(error), retryable=error.retryable) from error
 
@@ -514,6 +571,33 @@ class TelegramConnector:
         with self._lock:
             self._unpinned.pop(action.id, None)
 
+    def _restore_member(self, action: ActionRecord) -> None:
+        chat = _chat_id(action, action.group_id, "group")
+        member = _chat_id(action, action.member_id, "member")
+        self.bot.unban_chat_member(chat, member, only_if_banned=True)
+
+    def _delete_message(self, action: ActionRecord) -> None:
+        chat = _chat_id(action, action.group_id, "group")
+        self.bot.delete_message(chat, _message_id(action))
+
+    def _restrict_member(self, action: ActionRecord) -> None:
+        chat = _chat_id(action, action.group_id, "group")
+        member = _chat_id(action, action.member_id, "member")
+        permissions = action.payload.get("permissions", MUTED)
+        if not isinstance(permissions, Mapping) or not all(
+            isinstance(name, str) and isinstance(allowed, bool)
+            for name, allowed in permissions.items()
+        ):
+            raise ActionFailed("permissions: an object of names and true/false", retryable=False)
+        self.bot.restrict_chat_member(
+            chat, member, permissions=permissions, until_date=_until(action)
+        )
+
+    def _pin_message(self, action: ActionRecord) -> None:
+        chat = _chat_id(action, action.group_id, "group")
+        silent = action.payload.get("silent") is True
+        self.bot.pin_chat_message(chat, _message_id(action), disable_notification=silent)
+
     def _refuse_task(self, action: ActionRecord) -> None:
         raise ActionFailed(
             "create_task is an operator's to-do, not something Telegram can do", retryable=False
@@ -523,10 +607,8 @@ class TelegramConnector:
         wait = self.limiter.reserve(group)
         if wait is not None:
             where = f"group {group}" if group is not None else "all chats"
-            raise ActionFailed(
-                f"flood limit for {where}: try again in {wait.total_seconds():g}s",
-                retryable=True,
-                retry_after=wait,
+            raise ActionFailed.wait(
+                f"flood limit for {where}: try again in {wait.total_seconds():g}s", wait
             )
 
     def _mentions(self, action: ActionRecord, members: Sequence[int]) -> list[Mention]:
@@ -560,6 +642,28 @@ def _member_ids(action: ActionRecord, value: object) -> list[int]:
         if member_id not in members:
             members.append(member_id)
     return members
+
+
+def _message_id(action: ActionRecord) -> int:
+    value = action.payload.get("message")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    raise ActionFailed(f"{action.kind} needs the message id as payload.message", retryable=False)
+
+
+def _until(action: ActionRecord) -> datetime | None:
+    value = action.payload.get("until")
+    if value is None:
+        return None
+    try:
+        until = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        until = None
+    if until is None or until.tzinfo is None:
+        raise ActionFailed("until: an ISO instant with its UTC offset", retryable=False)
+    return until
 
 
 def _text(action: ActionRecord) -> str:

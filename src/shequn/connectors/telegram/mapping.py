@@ -241,9 +241,9 @@ def _map_chat_member(builder: _Builder, body: Mapping[str, Any]) -> None:
         raise _Skip(f"{user.id} stays {where} group {group} ({change})")
     seconds = _integer(body, "date")
     at = _instant(seconds)
-    # No group.upserted, and no member.upserted on a leave: an upsert replaces the whole profile
-    # (a group's store, owner, capacity and tags; a member's channel and flags), and a join or
-    # leave must not wipe what an operator set.
+    # Upserts carry only what Telegram knows (a group's title, a member's name) and so keep what
+    # an operator set; still none on every join or leave: the title comes with my_chat_member
+    # and renames, and one name per join is enough.
     if now:
         # The profile first: the audit scores a newcomer when the join arrives.
         _upsert_member(builder, at, user, suffix="member")
@@ -259,8 +259,7 @@ def _map_my_chat_member(builder: _Builder, body: Mapping[str, Any]) -> None:
     if not _is_present(_object(body, "new_chat_member")):
         raise _Skip(f"the bot is no longer in group {group}")
     # The bot arriving is the first shequn hears of a group: name it before any traffic. Like a
-    # rename below, this upsert also resets the group's store, owner, capacity and tags; both
-    # are rare, and a group's name is worth it.
+    # rename below, this upsert carries the name only: store, owner, capacity and tags stay.
     at = _instant(_integer(body, "date"))
     builder.emit(builder.id(), "group.upserted", at, {"group": group, "name": title})
 

@@ -6,6 +6,8 @@
 #   externalcontact/groupchat/add_join_way, get_join_way
 #                                         https://developer.work.weixin.qq.com/document/path/92229
 #   externalcontact/add_msg_template      https://developer.work.weixin.qq.com/document/path/92135
+#   externalcontact/get_groupmsg_send_result
+#                                         https://developer.work.weixin.qq.com/document/path/93338
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
@@ -200,6 +202,25 @@ class WeComClient:
         if not isinstance(fail_list, list) or not all(isinstance(x, str) for x in fail_list):
             raise WeComUnavailable(path, "fail_list is not a list of ids")
         return MsgTemplateResult(msgid=_string(answer, "msgid", path), fail_list=tuple(fail_list))
+
+    async def groupmsg_send_result(self, msgid: str, sender: str) -> list[dict[str, Any]]:
+        """Where `sender`'s part of a group-send task stands: one entry per group (status 0 not
+        sent yet, 1 sent, 2-3 not sendable), every page of it."""
+        path = "externalcontact/get_groupmsg_send_result"
+        entries: list[dict[str, Any]] = []
+        cursor = ""
+        while True:
+            payload: dict[str, Any] = {"msgid": msgid, "userid": sender, "limit": 1000}
+            if cursor:
+                payload["cursor"] = cursor
+            answer = await self._call(path, payload)
+            page = answer.get("send_list") or []
+            if not isinstance(page, list) or not all(isinstance(x, dict) for x in page):
+                raise WeComUnavailable(path, "send_list is not a list of objects")
+            entries.extend(page)
+            cursor = str(answer.get("next_cursor") or "")
+            if not cursor or not page:
+                return entries
 
     async def _call(self, path: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         token = await self._access_token()

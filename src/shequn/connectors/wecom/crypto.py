@@ -289,14 +289,20 @@ class NonceCache:
                 # filling the cache takes WeCom's own traffic, and the pair dropped is the one
                 # the timestamp check will refuse soonest.
                 _, oldest = heapq.heappop(self._by_expiry)
-                del self._expires_at[oldest]
+                self._expires_at.pop(oldest, None)
             self._expires_at[key] = expires_at
             heapq.heappush(self._by_expiry, (expires_at, key))
+
+    def forget(self, timestamp: str, nonce: str) -> None:
+        """Let a pair in again: its request was refused after all, and WeCom will resend it."""
+        with self._lock:
+            self._expires_at.pop((timestamp, nonce), None)
 
     def _forget_expired(self, now: datetime) -> None:
         while self._by_expiry and self._by_expiry[0][0] <= now:
             _, key = heapq.heappop(self._by_expiry)
-            del self._expires_at[key]
+            # Already forgotten, or remembered again with the same expiry: either way gone now.
+            self._expires_at.pop(key, None)
 
 
 def _instant(timestamp: str) -> datetime:
