@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from shequn import __version__
 from shequn.api import public, router
+from shequn.commerce.routes import router as commerce_router
 from shequn.connectors.platforms import platform_routers
 from shequn.connectors.webhook.routes import router as webhook_router
 from shequn.engine.worker import Worker
@@ -41,6 +42,7 @@ def create_app(
     app.include_router(public)
     app.include_router(lottery_router)
     app.include_router(points_router)
+    app.include_router(commerce_router)
     app.include_router(webhook_router)
     for platform_router in platform_routers(shequn):
         app.include_router(platform_router)

@@ -1,7 +1,24 @@
 """Every table, imported in one place so metadata (and Alembic) sees them all."""
 
 from shequn.audit.models import AuditCase, AuditDecision, KickedLook
-from shequn.commerce.models import Order, Refund
+from shequn.campaign.models import CampaignRun, CampaignStep
+from shequn.commerce.models import (
+    AssistTask,
+    Bargain,
+    Coupon,
+    CouponShare,
+    CouponTemplate,
+    CouponUse,
+    FriendHelp,
+    GroupBuyDeal,
+    GroupBuyJoin,
+    GroupBuyTeam,
+    Order,
+    OrderAttribution,
+    PriceChange,
+    Product,
+    Refund,
+)
 from shequn.engine.models import ActionRecord, EventRecord, IntakeBatch, JobRecord
 from shequn.fission.models import CampaignRecord, RewardGrant
 from shequn.group.models import Group, Staff, Store
@@ -28,12 +45,24 @@ from shequn.web.models import StaffSession, StaffUser
 __all__ = [
     "ActionRecord",
     "ApiToken",
+    "AssistTask",
     "AuditCase",
     "AuditDecision",
+    "Bargain",
     "CampaignRecord",
+    "CampaignRun",
+    "CampaignStep",
+    "Coupon",
+    "CouponShare",
+    "CouponTemplate",
+    "CouponUse",
     "DrawRecord",
     "EventRecord",
+    "FriendHelp",
     "Group",
+    "GroupBuyDeal",
+    "GroupBuyJoin",
+    "GroupBuyTeam",
     "GroupMember",
     "IntakeBatch",
     "InviteCodeRecord",
@@ -48,6 +77,7 @@ __all__ = [
     "MemberActivity",
     "Membership",
     "Order",
+    "OrderAttribution",
     "Org",
     "PointsBalance",
     "PointsEntry",
@@ -59,6 +89,8 @@ __all__ = [
     "PointsReservation",
     "PointsSignIn",
     "PointsTally",
+    "PriceChange",
+    "Product",
     "Refund",
     "RewardGrant",
     "Staff",

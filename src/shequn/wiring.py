@@ -9,6 +9,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shequn.audit.handlers import AUDIT
+from shequn.campaign.handlers import STEP_JOB as CAMPAIGN_STEP_JOB
+from shequn.commerce.handlers import COMMERCE
+from shequn.commerce.handlers import DEADLINE as COMMERCE_DEADLINE
 from shequn.commerce.projection import ORDERS
 from shequn.config import Settings
 from shequn.connectors.log import LogConnector
@@ -35,6 +38,9 @@ def build_registry(settings: Settings, *, console: Console | None = None) -> Reg
     registry.add_projection(GROUPS)
     registry.add_projection(MEMBERS)
     registry.add_projection(ORDERS)
+    # Commerce decides on the order as projected: attribution, coupons, old-brings-new.
+    registry.add_reaction(COMMERCE)
+    registry.add_job_kind(COMMERCE_DEADLINE)
     # A running fission campaign's welcome takes the org's welcome's place in its groups.
     welcome, welcome_job = welcoming([welcome_of])
     registry.add_reaction(welcome)
@@ -55,6 +61,8 @@ def build_registry(settings: Settings, *, console: Console | None = None) -> Reg
     # A quiz posts its question when it opens and its answer when it closes.
     registry.add_job_kind(QUIZ_OPEN)
     registry.add_job_kind(QUIZ_CLOSE)
+    # Campaign playbooks: one job per planned step, carried out when due.
+    registry.add_job_kind(CAMPAIGN_STEP_JOB)
     action_log = Path(settings.action_log) if settings.action_log else None
     registry.connectors["log"] = LogConnector(action_log, console=console)
     registry.connectors.update(platform_connectors(settings))

@@ -21,6 +21,15 @@ from sqlalchemy import select
 
 from shequn.cli import report as _figures  # noqa: F401 - registers report groups/funnel/channels
 from shequn.cli.audit import audit_app
+from shequn.cli.campaign import campaign_app, playbook_app
+from shequn.cli.commerce import (
+    assist_app,
+    bargain_app,
+    coupon_app,
+    groupbuy_app,
+    product_app,
+    report_attribution,
+)
 from shequn.cli.common import (
     EXIT_UNREADABLE,
     DbOption,
@@ -82,6 +91,14 @@ app.command("poster")(poster)
 app.add_typer(points_app, name="points")
 app.add_typer(mall_app, name="mall")
 app.add_typer(quiz_app, name="quiz")
+app.add_typer(playbook_app, name="playbook")
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(product_app, name="product")
+app.add_typer(coupon_app, name="coupon")
+app.add_typer(groupbuy_app, name="groupbuy")
+app.add_typer(bargain_app, name="bargain")
+app.add_typer(assist_app, name="assist")
+report_app.command("attribution")(report_attribution)
 app.command("koc")(koc)
 app.command("simulate")(simulate)
 app.command("demo")(demo)

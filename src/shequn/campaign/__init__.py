@@ -1,0 +1,1 @@
+"""Campaign playbooks: timed plans of group actions, run by the scheduler across groups."""
