@@ -178,6 +178,12 @@ def test_an_operator_logs_in_reads_a_chart_decides_a_case_and_switches_language(
         assert page.locator("#members-chart svg").get_attribute("aria-label") == "每日成员与消息"
         page.screenshot(path=str(shots / "group.png"), full_page=True)
 
+        page.click("header a[href='/dashboard/heatmap']")
+        # 7 weekdays × 24 hours, drawn by the server: no script, no CDN.
+        assert page.locator("#heatmap svg rect").count() == 168
+        assert page.locator("#best-times tbody tr").count() == 1
+        page.screenshot(path=str(shots / "heatmap.png"), full_page=True)
+
         page.click("header a[href='/dashboard/audit']")
         row = page.locator("tr[data-member=spam]")
         assert "A00微商货源" in row.inner_text()

@@ -40,7 +40,7 @@ from shequn.points.models import (
     PointsSignIn,
     PointsTally,
 )
-from shequn.web.models import StaffSession, StaffUser
+from shequn.web.models import SealedPhone, StaffAuditEntry, StaffSession, StaffUser
 
 __all__ = [
     "ActionRecord",
@@ -93,7 +93,9 @@ __all__ = [
     "Product",
     "Refund",
     "RewardGrant",
+    "SealedPhone",
     "Staff",
+    "StaffAuditEntry",
     "StaffSession",
     "StaffUser",
     "Store",

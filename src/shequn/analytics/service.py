@@ -6,7 +6,7 @@ whose text starts with the UTC time, so the range filter can use the key's index
 """
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -70,7 +70,7 @@ def org_timezone(session: Session, org: str) -> str:
     return row.timezone
 
 
-def _check_group(session: Session, org: str, group: str | None) -> None:
+def check_group(session: Session, org: str, group: str | None) -> None:
     if group is not None and session.get(Group, (org, group)) is None:
         raise UnknownGroup(org, group)
 
@@ -94,39 +94,47 @@ def _event_keys(bounds: Sequence[datetime]) -> list[str]:
 
 
 def report_group_days(
-    session: Session, org: str, *, first: date, last: date, group: str | None = None
+    session: Session,
+    org: str,
+    *,
+    first: date,
+    last: date,
+    group: str | None = None,
+    groups: Collection[str] | None = None,
 ) -> list[GroupDay]:
-    """Per group and local day from `first` to `last`: members, traffic and sales."""
+    """Per group and local day from `first` to `last`: members, traffic and sales; `group`
+    or `groups` keep only those (orders without a group then drop out)."""
     timezone = org_timezone(session, org)
-    _check_group(session, org, group)
+    check_group(session, org, group)
+    only = None if group is None and groups is None else sorted({group} if group else groups or ())
     days = days_of(first, last)
     bounds = day_bounds(days, timezone)
     tallies = DailyTallies(
-        opening=_members_at(session, org, bounds[0], group=group),
-        joins=_joins(session, org, bounds, group=group),
-        exits=_exits(session, org, bounds, group=group),
-        traffic=_traffic(session, org, bounds, group=group),
-        sales=_sales(session, org, bounds, group=group),
-        refunds=_refunds(session, org, bounds, group=group),
+        opening=_members_at(session, org, bounds[0], only=only),
+        joins=_joins(session, org, bounds, only=only),
+        exits=_exits(session, org, bounds, only=only),
+        traffic=_traffic(session, org, bounds, only=only),
+        sales=_sales(session, org, bounds, only=only),
+        refunds=_refunds(session, org, bounds, only=only),
     )
-    return group_days(days, bounds, _spans(session, org, bounds, group=group), tallies)
+    return group_days(days, bounds, _spans(session, org, bounds, only=only), tallies)
 
 
 def _spans(
-    session: Session, org: str, bounds: Sequence[datetime], *, group: str | None
+    session: Session, org: str, bounds: Sequence[datetime], *, only: Sequence[str] | None
 ) -> list[GroupSpan]:
     query = select(Group.id, Group.first_seen_at, Group.dismissed_at).where(
         Group.org == org,
         Group.first_seen_at < bounds[-1],
         or_(Group.dismissed_at.is_(None), Group.dismissed_at >= bounds[0]),
     )
-    if group is not None:
-        query = query.where(Group.id == group)
+    if only is not None:
+        query = query.where(Group.id.in_(only))
     return [GroupSpan(*row) for row in session.execute(query)]
 
 
 def _members_at(
-    session: Session, org: str, at: datetime, *, group: str | None
+    session: Session, org: str, at: datetime, *, only: Sequence[str] | None
 ) -> dict[GroupKey, int]:
     query = (
         select(Membership.group_id, func.count())
@@ -137,36 +145,36 @@ def _members_at(
         )
         .group_by(Membership.group_id)
     )
-    if group is not None:
-        query = query.where(Membership.group_id == group)
+    if only is not None:
+        query = query.where(Membership.group_id.in_(only))
     return {group_id: int(count) for group_id, count in session.execute(query)}
 
 
 def _joins(
-    session: Session, org: str, bounds: Sequence[datetime], *, group: str | None
+    session: Session, org: str, bounds: Sequence[datetime], *, only: Sequence[str] | None
 ) -> dict[DayKey, int]:
     inner = select(
         Membership.group_id.label("group_id"), day_of(Membership.joined_at, bounds).label("day")
     ).where(
         Membership.org == org, Membership.joined_at >= bounds[0], Membership.joined_at < bounds[-1]
     )
-    if group is not None:
-        inner = inner.where(Membership.group_id == group)
+    if only is not None:
+        inner = inner.where(Membership.group_id.in_(only))
     days = inner.subquery()
     query = select(days.c.group_id, days.c.day, func.count()).group_by(days.c.group_id, days.c.day)
     return {(group_id, int(day)): int(count) for group_id, day, count in session.execute(query)}
 
 
 def _exits(
-    session: Session, org: str, bounds: Sequence[datetime], *, group: str | None
+    session: Session, org: str, bounds: Sequence[datetime], *, only: Sequence[str] | None
 ) -> dict[tuple[GroupKey, int, str], int]:
     inner = select(
         Membership.group_id.label("group_id"),
         Membership.left_reason.label("reason"),
         day_of(Membership.left_at, bounds).label("day"),
     ).where(Membership.org == org, Membership.left_at >= bounds[0], Membership.left_at < bounds[-1])
-    if group is not None:
-        inner = inner.where(Membership.group_id == group)
+    if only is not None:
+        inner = inner.where(Membership.group_id.in_(only))
     days = inner.subquery()
     query = select(days.c.group_id, days.c.day, days.c.reason, func.count()).group_by(
         days.c.group_id, days.c.day, days.c.reason
@@ -178,7 +186,7 @@ def _exits(
 
 
 def _traffic(
-    session: Session, org: str, bounds: Sequence[datetime], *, group: str | None
+    session: Session, org: str, bounds: Sequence[datetime], *, only: Sequence[str] | None
 ) -> dict[DayKey, Traffic]:
     keys = _event_keys(bounds)
     inner = select(
@@ -192,8 +200,8 @@ def _traffic(
         EventRecord.key >= keys[0],
         EventRecord.key < keys[-1],
     )
-    if group is not None:
-        inner = inner.where(EventRecord.group_id == group)
+    if only is not None:
+        inner = inner.where(EventRecord.group_id.in_(only))
     days = inner.subquery()
     posted = days.c.type == POSTED
     query = select(
@@ -210,7 +218,7 @@ def _traffic(
 
 
 def _sales(
-    session: Session, org: str, bounds: Sequence[datetime], *, group: str | None
+    session: Session, org: str, bounds: Sequence[datetime], *, only: Sequence[str] | None
 ) -> dict[DayKey, Sales]:
     inner = select(
         Order.group_id.label("group_id"),
@@ -219,8 +227,8 @@ def _sales(
         Order.amount.label("amount"),
         day_of(Order.paid_at, bounds).label("day"),
     ).where(Order.org == org, Order.paid_at >= bounds[0], Order.paid_at < bounds[-1])
-    if group is not None:
-        inner = inner.where(Order.group_id == group)
+    if only is not None:
+        inner = inner.where(Order.group_id.in_(only))
     days = inner.subquery()
     query = select(
         days.c.group_id,
@@ -238,7 +246,7 @@ def _sales(
 
 
 def _refunds(
-    session: Session, org: str, bounds: Sequence[datetime], *, group: str | None
+    session: Session, org: str, bounds: Sequence[datetime], *, only: Sequence[str] | None
 ) -> dict[DayKey, int]:
     # A refund without an amount gives back the whole order; one whose order has not arrived
     # yet counts under no group, and for nothing when it names no amount either.
@@ -252,8 +260,8 @@ def _refunds(
         .outerjoin(Order, and_(Order.org == Refund.org, Order.id == Refund.order_id))
         .where(Refund.org == org, Refund.refunded_at >= bounds[0], Refund.refunded_at < bounds[-1])
     )
-    if group is not None:
-        inner = inner.where(Order.group_id == group)
+    if only is not None:
+        inner = inner.where(Order.group_id.in_(only))
     days = inner.subquery()
     query = select(days.c.group_id, days.c.day, func.sum(days.c.amount)).group_by(
         days.c.group_id, days.c.day
@@ -266,7 +274,7 @@ def report_funnel(
 ) -> Funnel:
     """Members at the end of the range → active in it → buyers in it, distinct members each."""
     timezone = org_timezone(session, org)
-    _check_group(session, org, group)
+    check_group(session, org, group)
     bounds = day_bounds(days_of(first, last), timezone)
     start, end = bounds[0], bounds[-1]
     keys = _event_keys([start, end])
@@ -393,3 +401,29 @@ def _active_days_in_first_group(
         if member_id is not None:
             found[member_id].add(int(day))
     return found
+
+
+def report_group_range(
+    session: Session,
+    org: str,
+    *,
+    first: date,
+    last: date,
+    groups: Collection[str] | None = None,
+) -> list[GroupDay]:
+    """One row per group for the whole range, dated `first`: members at its start and end,
+    sums of joins, exits, messages and sales, distinct speakers, active members and buyers."""
+    timezone = org_timezone(session, org)
+    bounds = day_bounds(days_of(first, last), timezone)
+    # The same tallies as the daily rows, over one bucket from the first 00:00 to the last 24:00.
+    edges = [bounds[0], bounds[-1]]
+    only = None if groups is None else sorted(groups)
+    tallies = DailyTallies(
+        opening=_members_at(session, org, edges[0], only=only),
+        joins=_joins(session, org, edges, only=only),
+        exits=_exits(session, org, edges, only=only),
+        traffic=_traffic(session, org, edges, only=only),
+        sales=_sales(session, org, edges, only=only),
+        refunds=_refunds(session, org, edges, only=only),
+    )
+    return group_days([first], edges, _spans(session, org, edges, only=only), tallies)

@@ -1,21 +1,30 @@
-"""`shequn report groups | funnel | channels`: daily figures per group, the funnel, channels."""
+"""`shequn report groups | funnel | channels | heatmap | lifecycle | roi`: the log's figures."""
 
 import csv
 import json
 import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
+from enum import StrEnum
 from fractions import Fraction
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich import box
 from rich.table import Table
+from sqlalchemy.orm import Session
 
+from shequn.analytics.heatmap import HEATMAP_COLUMNS, HOURS, WEEKDAYS, Heatmap
+from shequn.analytics.insights import report_heatmap, report_lifecycle
+from shequn.analytics.lifecycle import LIFECYCLE_COLUMNS, GroupStage, to_revive
+from shequn.analytics.roi import ROI_COLUMNS, report_roi
 from shequn.analytics.rules import (
     COLUMNS,
     HORIZONS,
     NO_GROUP_LABEL,
+    ChannelCohort,
     RangeError,
     days_of,
     parse_day,
@@ -24,6 +33,7 @@ from shequn.analytics.rules import (
 )
 from shequn.analytics.service import (
     UnknownGroup,
+    org_timezone,
     report_channels,
     report_funnel,
     report_group_days,
@@ -31,7 +41,7 @@ from shequn.analytics.service import (
 from shequn.cli.common import DbOption, JsonOption, console, fail, opened
 from shequn.cli.invite import OrgOption, report_app
 from shequn.kit.money import format_amount
-from shequn.kit.time import utc_now
+from shequn.kit.time import local_day, utc_now
 from shequn.org.service import UnknownOrg
 
 FromDay = Annotated[
@@ -41,6 +51,14 @@ ToDay = Annotated[str, typer.Option("--to", help="Last local day, YYYY-MM-DD, in
 GroupFilter = Annotated[str | None, typer.Option(help="Only this group.")]
 CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV for spreadsheets (输出 CSV).")]
 
+T = TypeVar("T")
+
+
+class Output(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
 
 # The terminal view keeps the figures operators scan for; --csv and --json carry every column.
 DAY_HEADERS = (
@@ -48,6 +66,22 @@ DAY_HEADERS = (
     "msgs\n消息", "active\n活跃", "DAU\n日活", "orders\n订单", "buyers\n买家", "GMV",
     "refunds\n退款", "conv.\n转化",
 )  # fmt: skip
+FUNNEL_COLUMNS = (
+    "group", "from", "to", "members", "active", "buyers", "active_rate", "conversion",
+    "active_conversion",
+)  # fmt: skip
+CHANNEL_COLUMNS = (
+    "channel", "members", "buyers", "conversion", "gmv",
+    *(f"d{days}_{figure}" for days in HORIZONS
+      for figure in ("stayed", "active", "stayed_rate", "active_rate")),
+)  # fmt: skip
+WEEKDAY_NAMES = ("Mon 一", "Tue 二", "Wed 三", "Thu 四", "Fri 五", "Sat 六", "Sun 日")
+
+
+def output_of(as_json: bool, as_csv: bool) -> Output:
+    if as_json and as_csv:
+        fail("--json and --csv: choose one")
+    return Output.JSON if as_json else Output.CSV if as_csv else Output.TABLE
 
 
 def day_range(since: str, until: str) -> tuple[date, date]:
@@ -57,6 +91,32 @@ def day_range(since: str, until: str) -> tuple[date, date]:
     except RangeError as error:
         fail(str(error))
     return first, last
+
+
+@contextmanager
+def refusing_unknowns() -> Iterator[None]:
+    """An unknown org, group or day stops the command with its own message, nothing printed."""
+    try:
+        yield
+    except (UnknownOrg, UnknownGroup, RangeError) as error:
+        fail(str(error))
+
+
+def computed(db: str | None, org: str | None, compute: Callable[[Session, str], T]) -> T:
+    """Opens the store read-only for one report and hands `compute` the org to report on."""
+    with opened(db) as shequn, shequn.sessions() as session, refusing_unknowns():
+        return compute(session, org or shequn.settings.default_org)
+
+
+def printed(output: Output, rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> bool:
+    """Prints JSON or CSV rows and says so; the table view is each command's own."""
+    if output is Output.JSON:
+        print(json.dumps(list(rows), ensure_ascii=False))
+    elif output is Output.CSV:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([csv_cell(row.get(column)) for column in columns] for row in rows)
+    return output is not Output.TABLE
 
 
 def percent(value: Decimal | None) -> str:
@@ -80,25 +140,11 @@ def report_groups(
     as_csv: CsvOption = False,
 ) -> None:
     """Per group and local day: members, exits, messages, DAU, orders, GMV, conversion (群日报)."""
-    if as_json and as_csv:
-        fail("--json and --csv: choose one")
+    output = output_of(as_json, as_csv)
     first, last = day_range(since, until)
-    with opened(db) as shequn, shequn.sessions() as session:
-        try:
-            rows = report_group_days(
-                session, org or shequn.settings.default_org, first=first, last=last, group=group
-            )
-        except (UnknownOrg, UnknownGroup) as error:
-            fail(str(error))
-    if as_json:
-        print(json.dumps([row.as_json() for row in rows], ensure_ascii=False))
-        return
-    if as_csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        for row in rows:
-            figures = row.as_json()
-            writer.writerow([csv_cell(figures[column]) for column in COLUMNS])
+    rows = computed(db, org, lambda session, org_id: report_group_days(
+        session, org_id, first=first, last=last, group=group))  # fmt: skip
+    if printed(output, [row.as_json() for row in rows], COLUMNS):
         return
     table = Table(box=box.SIMPLE_HEAD)
     # Names and dates stay whole on a narrow terminal; the figures give way first.
@@ -127,18 +173,17 @@ def report_funnel_command(
     org: OrgOption = None,
     group: GroupFilter = None,
     as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Members at the end → active in the range → buyers in the range (转化漏斗)."""
+    output = output_of(as_json, as_csv)
     first, last = day_range(since, until)
-    with opened(db) as shequn, shequn.sessions() as session:
-        try:
-            funnel = report_funnel(
-                session, org or shequn.settings.default_org, first=first, last=last, group=group
-            )
-        except (UnknownOrg, UnknownGroup) as error:
-            fail(str(error))
-    if as_json:
+    funnel = computed(db, org, lambda session, org_id: report_funnel(
+        session, org_id, first=first, last=last, group=group))  # fmt: skip
+    if output is Output.JSON:
         print(json.dumps(funnel.as_json(), ensure_ascii=False))
+        return
+    if printed(output, [funnel.as_json()], FUNNEL_COLUMNS):
         return
     console.print(
         f"{funnel.group or 'all groups 全部群'} {first} → {last}: "
@@ -150,6 +195,18 @@ def report_funnel_command(
     )
 
 
+def channel_row(cohort: ChannelCohort) -> dict[str, object]:
+    """A cohort flattened for a spreadsheet: d1_stayed, d1_active, d1_stayed_rate, …"""
+    nested = cohort.as_json()
+    flat = {key: value for key, value in nested.items() if key != "retention"}
+    for days in HORIZONS:
+        kept = cohort.retention[days]
+        figures = {} if kept is None else kept.as_json()
+        for figure in ("stayed", "active", "stayed_rate", "active_rate"):
+            flat[f"d{days}_{figure}"] = figures.get(figure)
+    return flat
+
+
 @report_app.command("channels")
 def report_channels_command(
     since: FromDay,
@@ -157,19 +214,17 @@ def report_channels_command(
     db: DbOption = None,
     org: OrgOption = None,
     as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Newcomers of the range per acquisition channel: retention, buyers, GMV (渠道质量)."""
+    output = output_of(as_json, as_csv)
     first, last = day_range(since, until)
-    with opened(db) as shequn, shequn.sessions() as session:
-        try:
-            cohorts = report_channels(
-                session, org or shequn.settings.default_org, first=first, last=last,
-                now=utc_now(),
-            )  # fmt: skip
-        except UnknownOrg as error:
-            fail(str(error))
-    if as_json:
+    cohorts = computed(db, org, lambda session, org_id: report_channels(
+        session, org_id, first=first, last=last, now=utc_now()))  # fmt: skip
+    if output is Output.JSON:
         print(json.dumps([cohort.as_json() for cohort in cohorts], ensure_ascii=False))
+        return
+    if printed(output, [channel_row(cohort) for cohort in cohorts], CHANNEL_COLUMNS):
         return
     table = Table(
         "channel 渠道", "members 新成员",
@@ -189,5 +244,109 @@ def report_channels_command(
         table.add_row(
             cohort.channel, str(cohort.members), *kept, str(cohort.buyers),
             percent(ratio(cohort.buyers, cohort.members)), format_amount(cohort.gmv),
+        )  # fmt: skip
+    console.print(table)
+
+
+@report_app.command("heatmap")
+def report_heatmap_command(
+    since: FromDay,
+    until: ToDay,
+    db: DbOption = None,
+    org: OrgOption = None,
+    group: GroupFilter = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Messages and reactions per local weekday × hour, and the best posting times (活跃热力图)."""
+    output = output_of(as_json, as_csv)
+    first, last = day_range(since, until)
+    heatmap = computed(db, org, lambda session, org_id: report_heatmap(
+        session, org_id, first=first, last=last, group=group))  # fmt: skip
+    if output is Output.JSON:
+        print(json.dumps(heatmap.as_json(), ensure_ascii=False))
+        return
+    if printed(output, [cell.as_json() for cell in heatmap.cells], HEATMAP_COLUMNS):
+        return
+    print_heatmap(heatmap)
+
+
+def print_heatmap(heatmap: Heatmap) -> None:
+    table = Table("", *(f"{hour:02d}" for hour in range(HOURS)), box=box.SIMPLE_HEAD,
+                  title=f"{heatmap.group or 'all groups 全部群'} {heatmap.first} → "
+                        f"{heatmap.last} ({heatmap.timezone})")  # fmt: skip
+    for weekday in range(1, WEEKDAYS + 1):
+        table.add_row(
+            WEEKDAY_NAMES[weekday - 1],
+            *(str(heatmap.cell(weekday, hour).interactions or "·") for hour in range(HOURS)),
+        )
+    console.print(table)
+    best = ", ".join(
+        f"{b.time} ({percent(ratio(b.interactions, b.total))})" for b in heatmap.best_times()
+    )
+    console.print(f"best posting times 建议发布时间: {best or '—'}", highlight=False)
+
+
+@report_app.command("lifecycle")
+def report_lifecycle_command(
+    db: DbOption = None,
+    org: OrgOption = None,
+    on: Annotated[
+        str | None, typer.Option("--on", help="Local day to judge, YYYY-MM-DD (default: today).")
+    ] = None,
+    dead: Annotated[
+        bool, typer.Option("--dead", help="Only the dead groups to revive (待激活死群).")
+    ] = False,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Each group's stage: new, growing, mature, declining, dead (社群生命周期)."""
+    output = output_of(as_json, as_csv)
+    with refusing_unknowns():
+        day = None if on is None else parse_day("--on", on)
+
+    def judged(session: Session, org_id: str) -> list[GroupStage]:
+        today = day or local_day(utc_now(), org_timezone(session, org_id))
+        return report_lifecycle(session, org_id, on=today)
+
+    stages = computed(db, org, judged)
+    if dead:
+        stages = to_revive(stages)
+    if printed(output, [stage.as_json() for stage in stages], LIFECYCLE_COLUMNS):
+        return
+    table = Table("group 群", "store 门店", "stage 阶段", "age 天数", "members 成员",
+                  "28d ago 28天前", "DAU 7d", "DAU prior", "msgs 7d 消息", box=box.SIMPLE_HEAD)  # fmt: skip
+    for stage in stages:
+        shown = stage.as_json()
+        table.add_row(
+            f"{stage.name} ({stage.trend.group})", stage.store or "", str(stage.stage),
+            str(shown["age_days"]), str(stage.trend.members), str(stage.trend.members_before),
+            percent(ratio(stage.trend.recent.active, stage.trend.recent.member_days)),
+            percent(ratio(stage.trend.prior.active, stage.trend.prior.member_days)),
+            str(stage.trend.recent.messages),
+        )  # fmt: skip
+    console.print(table)
+
+
+@report_app.command("roi")
+def report_roi_command(
+    db: DbOption = None,
+    org: OrgOption = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Each fission campaign's attributed GMV against prize, gift and coupon cost (活动 ROI)."""
+    output = output_of(as_json, as_csv)
+    returns = computed(db, org, lambda session, org_id: report_roi(session, org_id))
+    if printed(output, [found.as_json() for found in returns], ROI_COLUMNS):
+        return
+    table = Table("campaign 活动", "orders 订单", "net GMV 净成交", "prizes 奖品", "gifts 礼品",
+                  "coupons 券", "cost 成本", "ROI", box=box.SIMPLE_HEAD)  # fmt: skip
+    for found in returns:
+        table.add_row(
+            f"{found.campaign.name} ({found.campaign.id})", str(found.orders),
+            format_amount(found.net_gmv), format_amount(found.prize_cost),
+            format_amount(found.gift_cost), format_amount(found.coupon_cost),
+            format_amount(found.cost), percent(ratio(found.net_gmv - found.cost, found.cost)),
         )  # fmt: skip
     console.print(table)

@@ -11,10 +11,14 @@ from sqlalchemy import select
 from shequn.cli.common import DbOption, JsonOption, console, fail, opened
 from shequn.cli.invite import OrgOption
 from shequn.kit.time import utc_now
+from shequn.web.common import record
 from shequn.web.models import StaffSession, StaffUser
-from shequn.web.rules import Role, hash_password
+from shequn.web.phones import PhoneKeyError, new_key, phone_key, seal_phones
+from shequn.web.rules import SCOPED_ROLES, Role, hash_password
 
 staff_app = typer.Typer(help="Dashboard logins (后台账号) and their roles.", no_args_is_help=True)
+# Who the staff audit log names for what was done from the command line.
+CLI = "(cli)"
 
 
 @staff_app.command("create")
@@ -23,7 +27,10 @@ def staff_create(
     role: Annotated[Role, typer.Option(help="owner, admin, operator, store_manager or analyst.")],
     db: DbOption = None,
     org: OrgOption = None,
-    store: Annotated[str | None, typer.Option(help="The store a store_manager sees.")] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(help="The store a store_manager sees; an operator's store, if any."),
+    ] = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
@@ -31,8 +38,10 @@ def staff_create(
     """Create a dashboard login (创建后台账号), or reset its password and role."""
     if not 1 <= len(username) <= 100 or not username.isprintable() or " " in username:
         fail(f"username: {username!r} must be 1-100 printable characters without spaces")
-    if (role is Role.STORE_MANAGER) != (store is not None):
-        fail("--store is required for a store_manager, and only for one")
+    if role is Role.STORE_MANAGER and store is None:
+        fail("--store is required for a store_manager")
+    if store is not None and role not in SCOPED_ROLES:
+        fail(f"--store: only a store_manager or an operator has one, not an {role}")
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -63,6 +72,8 @@ def staff_create(
                 )
             ):
                 session.delete(old)
+        record(session, (org_id, CLI), "staff_created", target=username,
+               detail={"role": str(role), "store": store})  # fmt: skip
     console.print(f"staff 账号 {username}: {role}{f' · {store}' if store else ''}")
 
 
@@ -79,6 +90,7 @@ def staff_disable(
         if user is None:
             fail(f"no staff login {username!r} in org {org_id!r}")
         user.disabled_at = utc_now()
+        record(session, (org_id, CLI), "staff_disabled", target=username)
         for old in session.scalars(
             select(StaffSession).where(
                 StaffSession.org == org_id, StaffSession.username == username
@@ -109,3 +121,34 @@ def staff_list(db: DbOption = None, org: OrgOption = None, as_json: JsonOption =
         table.add_row(str(row["username"]), str(row["role"]), str(row["store"] or ""),
                       "yes" if row["disabled"] else "")  # fmt: skip
     console.print(table)
+
+
+@staff_app.command("phone-key")
+def staff_phone_key() -> None:
+    """Print a new key for sealing phone numbers (手机号加密密钥): set it as SHEQUN_PHONE_KEY."""
+    print(new_key())
+
+
+@staff_app.command("seal-phones")
+def staff_seal_phones(
+    db: DbOption = None,
+    org: OrgOption = None,
+    clear_plaintext: Annotated[
+        bool,
+        typer.Option("--clear-plaintext", help="Blank the member rows' own copy once sealed."),
+    ] = False,
+) -> None:
+    """Encrypt members' phone numbers at rest with SHEQUN_PHONE_KEY (加密手机号)."""
+    try:
+        key = phone_key()
+    except PhoneKeyError as error:
+        fail(str(error))
+    with opened(db) as shequn, shequn.sessions.begin() as session:
+        org_id = org or shequn.settings.default_org
+        try:
+            count = seal_phones(session, org_id, key=key, now=utc_now(),
+                                clear_plaintext=clear_plaintext)  # fmt: skip
+        except PhoneKeyError as error:
+            fail(str(error))
+        record(session, (org_id, CLI), "phones_sealed", detail={"count": count})
+    console.print(f"sealed 已加密 {count}")

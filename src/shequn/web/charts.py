@@ -5,6 +5,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+from shequn.analytics.heatmap import Heatmap
+
 WIDTH, HEIGHT, PAD = 640, 220, 36
 COLOURS = ("#c82030", "#2f6db5", "#3a9a5b")
 
@@ -56,5 +58,42 @@ def bar_line_svg(labels: Sequence[str], series: Sequence[Series], *, title: str)
         for i, label in enumerate(labels)
         if count <= 16 or i % 2 == 0
     ]
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def heatmap_svg(heatmap: Heatmap, *, title: str, weekdays: Sequence[str]) -> str:
+    """7 rows of 24 hours, darker where more members posted or reacted; best hours outlined."""
+    cell, left, top = 24, 44, 22
+    peak = max([1, *(c.interactions for c in heatmap.cells)])
+    best = {b.hour for b in heatmap.best_times()}
+    width, height = left + cell * 24 + 4, top + cell * 7 + 4
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}" class="chart heatmap">',
+        f"<title>{escape(title)}</title>",
+    ]
+    weights = {hour: "bold" if hour in best else "normal" for hour in range(24)}
+    parts += [
+        f'<text x="{left + cell * hour + cell / 2:.0f}" y="{top - 6}" text-anchor="middle" '
+        f'font-size="10" font-weight="{weights[hour]}">{hour:02d}</text>'
+        for hour in range(24)
+    ]
+    for weekday in range(1, 8):
+        y = top + cell * (weekday - 1)
+        parts.append(
+            f'<text x="{left - 6}" y="{y + cell * 0.65:.0f}" text-anchor="end" font-size="11">'
+            f"{escape(weekdays[weekday - 1])}</text>"
+        )
+        for hour in range(24):
+            found = heatmap.cell(weekday, hour)
+            strength = found.interactions / peak
+            parts.append(
+                f'<rect x="{left + cell * hour}" y="{y}" width="{cell - 2}" height="{cell - 2}" '
+                f'fill="{COLOURS[0]}" fill-opacity="{0.06 + 0.94 * strength:.2f}" '
+                f'data-weekday="{weekday}" data-hour="{hour}" data-count="{found.interactions}">'
+                f"<title>{escape(weekdays[weekday - 1])} {hour:02d}:00 · "
+                f"{found.interactions}</title></rect>"
+            )
     parts.append("</svg>")
     return "".join(parts)

@@ -1,11 +1,13 @@
-"""Staff logins and their sessions: operator state, kept by a rebuild."""
+"""Staff logins, their sessions, what staff did, and phone numbers sealed at rest: operator
+state, kept by a rebuild."""
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shequn.db import Base
+from shequn.db import Base, BigId
 
 
 class StaffUser(Base):
@@ -33,3 +35,32 @@ class StaffSession(Base):
     csrf: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class StaffAuditEntry(Base):
+    """One staff action worth answering for later: a login, a reveal, a decision; never changed."""
+
+    __tablename__ = "staff_audit_log"
+    __table_args__ = (Index("ix_staff_audit_log_at", "org", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    org: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime]
+    username: Mapped[str] = mapped_column(String(100))
+    # login, login_failed, logout, reveal_phone, audit_decision, staff_created, staff_disabled.
+    action: Mapped[str] = mapped_column(String(32))
+    # What it was done to: a member, a login name.
+    target: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]]
+
+
+class SealedPhone(Base):
+    """A member's phone number encrypted at rest (AES-GCM), with the masked form pages show."""
+
+    __tablename__ = "member_phone"
+
+    org: Mapped[str] = mapped_column(String(200), primary_key=True)
+    member: Mapped[str] = mapped_column(String(200), primary_key=True)
+    sealed: Mapped[str] = mapped_column(String(200))
+    masked: Mapped[str] = mapped_column(String(40))
+    sealed_at: Mapped[datetime]

@@ -1,97 +1,62 @@
 """Dashboard pages: log in, see the figures of the groups one may see, decide audit cases."""
 
 import secrets
-from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
+from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shequn.analytics.rules import GroupDay
-from shequn.analytics.service import org_timezone, report_group_days
+from shequn.analytics.campaigns import k_factor, seed_members
+from shequn.analytics.insights import report_heatmap, report_lifecycle
+from shequn.analytics.lifecycle import GroupStage, Stage, to_revive, window_of
+from shequn.analytics.rules import COLUMNS, GroupDay
+from shequn.analytics.service import (
+    org_timezone,
+    report_funnel,
+    report_group_days,
+    report_group_range,
+)
 from shequn.api import shequn_of
 from shequn.audit.models import AuditCase
-from shequn.audit.rules import AuditPolicy, audit_policy
+from shequn.audit.rules import AuditPolicy
 from shequn.audit.service import decide, review_queue
 from shequn.fission.models import CampaignRecord
 from shequn.fission.service import campaign_counts
-from shequn.group.models import Group
 from shequn.kit.fonts import FontMissing, Weight, find_cjk_font
 from shequn.kit.money import format_amount
-from shequn.kit.time import local_day, utc_now
+from shequn.kit.time import utc_now
 from shequn.lottery.models import DrawRecord
 from shequn.member.models import GroupMember
 from shequn.member.service import nicknames
-from shequn.org.models import Org
-from shequn.web.charts import Series, bar_line_svg
-from shequn.web.i18n import LANGUAGES, translator
+from shequn.web.charts import Series, bar_line_svg, heatmap_svg
+from shequn.web.common import (
+    COOKIE,
+    PAGE_SIZE,
+    SESSION_LIFETIME,
+    GroupView,
+    Signed,
+    check_csrf,
+    csv_response,
+    language_of,
+    page,
+    policy_of,
+    record,
+    require,
+    today_of,
+    visible_group,
+    visible_groups,
+)
+from shequn.web.i18n import translator, weekday_names
+from shequn.web.insight_pages import router as insight_router
+from shequn.web.member_pages import router as member_router
 from shequn.web.models import StaffSession, StaffUser
-from shequn.web.rules import LoginThrottle, Permission, Role, Staff, password_matches, token_hash
+from shequn.web.ops_pages import router as ops_router
+from shequn.web.rules import LoginThrottle, Permission, Staff, password_matches, token_hash
 
 router = APIRouter()
-templates = Environment(
-    loader=PackageLoader("shequn.web", "templates"), autoescape=select_autoescape(["html"])
-)
-COOKIE = "shequn_session"
-SESSION_LIFETIME = timedelta(hours=12)
-
-
-@dataclass(frozen=True)
-class Visit:
-    """Who is looking, in which language, and the session's CSRF token for forms."""
-
-    staff: Staff
-    lang: str
-    csrf: str
-
-
-def language_of(request: Request) -> str:
-    lang = request.query_params.get("lang") or request.cookies.get("lang") or ""
-    if lang in LANGUAGES:
-        return lang
-    accepted = request.headers.get("accept-language", "")
-    return "en" if accepted.lower().startswith("en") else "zh"
-
-
-def page(request: Request, name: str, *, lang: str, **values: Any) -> HTMLResponse:
-    body = templates.get_template(name).render(
-        t=translator(lang), lang=lang, path=request.url.path, **values
-    )
-    response = HTMLResponse(body)
-    if request.query_params.get("lang") in LANGUAGES:
-        response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax")
-    return response
-
-
-def visit_of(request: Request) -> Visit:
-    token = request.cookies.get(COOKIE)
-    if token:
-        with shequn_of(request).sessions() as session:
-            found = session.get(StaffSession, token_hash(token))
-            user = None if found is None else session.get(StaffUser, (found.org, found.username))
-            usable = user is not None and user.disabled_at is None
-            if found is not None and user is not None and usable and found.expires_at > utc_now():
-                staff = Staff(org=user.org, username=user.username, role=Role(user.role),
-                              store=user.store)  # fmt: skip
-                return Visit(staff=staff, lang=language_of(request), csrf=found.csrf)
-    raise HTTPException(status.HTTP_303_SEE_OTHER, headers={"Location": "/login"})
-
-
-Signed = Annotated[Visit, Depends(visit_of)]
-
-
-def require(visit: Visit, permission: Permission) -> None:
-    if not visit.staff.may(permission):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"your role may not {permission}")
-
-
-def check_csrf(visit: Visit, token: str) -> None:
-    if not secrets.compare_digest(visit.csrf, token):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "stale form: reload the page")
 
 
 def throttle_of(request: Request) -> LoginThrottle:
@@ -148,6 +113,9 @@ def login(
             or not password_matches(password, user.password_hash)
         ):
             throttle.failed(key, now)
+            if user is not None:
+                record(session, (org, username), "login_failed", at=now,
+                       detail={"address": key[0]})  # fmt: skip
             response = page(request, "login.html", lang=lang, org=org, error=t("bad_login"))
             response.status_code = status.HTTP_401_UNAUTHORIZED
             return response
@@ -156,6 +124,7 @@ def login(
         session.add(StaffSession(token_hash=token_hash(token), org=org, username=username,
                                  csrf=secrets.token_urlsafe(24), created_at=now,
                                  expires_at=now + SESSION_LIFETIME))  # fmt: skip
+        record(session, (org, username), "login", at=now, detail={"address": key[0]})
     redirect = RedirectResponse("/dashboard", status_code=status.HTTP_303_SEE_OTHER)
     secure = request.url.scheme == "https"
     redirect.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=secure,
@@ -171,23 +140,10 @@ def logout(request: Request, visit: Signed, csrf: Annotated[str, Form()]) -> Red
         found = session.get(StaffSession, token_hash(token))
         if found is not None:
             session.delete(found)
+        record(session, visit.staff, "logout")
     response = RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
     response.delete_cookie(COOKIE)
     return response
-
-
-def visible_groups(session: Session, staff: Staff) -> dict[str, Group]:
-    groups = session.scalars(select(Group).where(Group.org == staff.org).order_by(Group.id))
-    return {group.id: group for group in groups if staff.sees_group(group.store)}
-
-
-def policy_of(session: Session, org: str) -> AuditPolicy:
-    found = session.get(Org, org)
-    return audit_policy(found.settings if found else {})
-
-
-def today_of(session: Session, org: str) -> date:
-    return local_day(utc_now(), org_timezone(session, org))
 
 
 def sums(days: list[GroupDay]) -> dict[str, Any]:
@@ -213,7 +169,9 @@ def overview(request: Request, visit: Signed) -> HTMLResponse:
     with shequn_of(request).sessions() as session:
         groups = visible_groups(session, staff)
         today = today_of(session, staff.org)
-        rows = report_group_days(session, staff.org, first=today - timedelta(days=1), last=today)
+        scope = None if staff.is_org_wide else list(groups)
+        rows = report_group_days(session, staff.org, first=today - timedelta(days=1), last=today,
+                                 groups=scope)  # fmt: skip
         policy = policy_of(session, staff.org)
         waiting = (
             len(cases_for(session, staff, policy)) if staff.may(Permission.VIEW_MEMBERS) else None
@@ -227,41 +185,114 @@ def overview(request: Request, visit: Signed) -> HTMLResponse:
                 group_count=len(groups), waiting=waiting)  # fmt: skip
 
 
-@router.get("/dashboard/groups", response_class=HTMLResponse)
-def group_list(request: Request, visit: Signed, sort: str = "gmv") -> HTMLResponse:
-    require(visit, Permission.VIEW_FIGURES)
-    with shequn_of(request).sessions() as session:
-        groups = visible_groups(session, visit.staff)
-        today = today_of(session, visit.staff.org)
-        rows = report_group_days(
-            session, visit.staff.org, first=today - timedelta(days=6), last=today
-        )
-    by_group: dict[str, list[GroupDay]] = {}
-    for row in rows:
-        if row.group in groups:
-            by_group.setdefault(str(row.group), []).append(row)
-    listed = []
-    for group_id, group in groups.items():
-        days = by_group.get(group_id, [])
-        total = sums(days)
-        total["members"] = days[-1].members_end if days else group.member_count
-        listed.append({"id": group_id, "name": group.name, "store": group.store or "", **total})
-    key = sort if sort in {"gmv", "members", "joins", "messages", "orders"} else "gmv"
-    listed.sort(key=lambda item: (-int(item[key]), item["id"]))
-    return page(request, "groups.html", lang=visit.lang, visit=visit, groups=listed, sort=key)
+GROUP_SORTS = ("gmv", "members", "joins", "messages", "orders", "stage")
+GROUP_COLUMNS = ("id", "name", "store", "owner", "stage", "members", "joins", "leaves",
+                 "kicked", "messages", "active", "orders", "buyers", "gmv")  # fmt: skip
 
 
-@router.get("/dashboard/groups/{group_id}", response_class=HTMLResponse)
-def group_detail(request: Request, visit: Signed, group_id: str) -> HTMLResponse:
+@router.get("/dashboard/groups", response_model=None)
+def group_list(
+    request: Request,
+    visit: Signed,
+    sort: str = "gmv",
+    q: str = "",
+    stage: str = "",
+    store: str = "",
+    page_number: Annotated[int, Query(alias="page", ge=1)] = 1,
+    format: str = "html",
+) -> Response:
+    """Every visible group's last 7 days and lifecycle stage; filtered, sorted, paginated.
+
+    Stages are judged for the page's groups only, unless a stage filters or sorts the list:
+    with 10,000 groups that is the difference between one page and all of them."""
+    require(visit, Permission.VIEW_FIGURES)
+    staff = visit.staff
+    with shequn_of(request).sessions() as session:
+        groups = visible_groups(session, staff)
+        today = today_of(session, staff.org)
+        timezone = org_timezone(session, staff.org)
+        scope = None if staff.is_org_wide else set(groups)
+        totals = {
+            str(row.group): row
+            for row in report_group_range(session, staff.org, first=today - timedelta(days=6),
+                                          last=today, groups=scope)
+            if row.group is not None
+        }  # fmt: skip
+        needle = q.strip().lower()
+        chosen = [
+            group for group in groups.values()
+            if (not needle or needle in group.id.lower() or needle in group.name.lower())
+            and (not store or group.store == store)
+        ]  # fmt: skip
+        whole = bool(stage) or sort == "stage" or format == "csv"
+        listed = [listing(group, totals.get(group.id)) for group in chosen]
+        key = sort if sort in GROUP_SORTS else "gmv"
+        if key != "stage":
+            listed.sort(key=lambda item: (-int(item[key]), item["id"]))
+        asked = [item["id"] for item in (listed if whole else page_of(listed, page_number))]
+        judged = stages_of(session, staff.org, today, asked)
+    for item in listed:
+        found = judged.get(item["id"])
+        item["stage"] = str(found.stage) if found else "dismissed" if item["id"] in asked else ""
+    if stage:
+        listed = [item for item in listed if item["stage"] == stage]
+    if key == "stage":
+        listed.sort(key=lambda item: (STAGE_ORDER.get(item["stage"], 9), item["id"]))
+    if format == "csv":
+        exported = [{**item, "gmv": item["gmv_text"]} for item in listed]
+        return csv_response(f"groups-{today}.csv", GROUP_COLUMNS, exported)
+    revive = [s.as_json() for s in to_revive(judged.values())] if stage == "dead" else []
+    pages = max(1, -(-len(listed) // PAGE_SIZE))
+    stores = sorted({g.store for g in groups.values() if g.store})
+    return page(request, "groups.html", lang=visit.lang, visit=visit,
+                groups=page_of(listed, page_number), sort=key, q=q, stage=stage, store=store,
+                stores=stores, stages=[str(s) for s in Stage], page_number=page_number,
+                pages=pages, total=len(listed), revive=revive, timezone=timezone)  # fmt: skip
+
+
+def page_of(items: list[dict[str, Any]], number: int) -> list[dict[str, Any]]:
+    return items[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
+
+
+def listing(group: GroupView, total: GroupDay | None) -> dict[str, Any]:
+    """A group's line in the list: its 7-day sums; members as of now."""
+    figures = sums([] if total is None else [total])
+    figures["members"] = group.member_count if total is None else total.members_end
+    return {"id": group.id, "name": group.name, "store": group.store or "",
+            "owner": group.owner or "", **figures}  # fmt: skip
+
+
+def stages_of(session: Session, org: str, on: date, group_ids: list[str]) -> dict[str, GroupStage]:
+    """The lifecycle stage of these groups (dismissed ones have none)."""
+    if not group_ids:
+        return {}
+    first, _ = window_of(on)
+    window = report_group_days(session, org, first=first, last=on, groups=group_ids)
+    judged = report_lifecycle(session, org, on=on, groups=set(group_ids), window=window)
+    return {found.trend.group: found for found in judged}
+
+
+STAGE_ORDER = {str(stage): index for index, stage in enumerate(Stage)}
+
+
+@router.get("/dashboard/groups/{group_id}", response_model=None)
+def group_detail(request: Request, visit: Signed, group_id: str, format: str = "html") -> Response:
+    """A group's last 14 days: charts, figures, its funnel and when its members are active."""
     require(visit, Permission.VIEW_FIGURES)
     with shequn_of(request).sessions() as session:
-        group = visible_groups(session, visit.staff).get(group_id)
+        group = visible_group(session, visit.staff, group_id)
         if group is None:
             # Another store's group is not there at all, as far as this staff member can tell.
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"group {group_id!r} not found")
         today = today_of(session, visit.staff.org)
-        rows = report_group_days(session, visit.staff.org, first=today - timedelta(days=13),
-                                 last=today, group=group_id)  # fmt: skip
+        first = today - timedelta(days=13)
+        rows = report_group_days(session, visit.staff.org, first=first, last=today,
+                                 group=group_id)  # fmt: skip
+        if format == "csv":
+            return csv_response(f"{group_id}-{today}.csv", COLUMNS, [r.as_json() for r in rows])
+        funnel = report_funnel(session, visit.staff.org, first=first, last=today, group=group_id)
+        heatmap = report_heatmap(session, visit.staff.org, first=first, last=today,
+                                 group=group_id)  # fmt: skip
     t = translator(visit.lang)
     labels = [row.day.strftime("%m-%d") for row in rows]
     members_chart = bar_line_svg(labels, [
@@ -272,7 +303,9 @@ def group_detail(request: Request, visit: Signed, group_id: str) -> HTMLResponse
                              title=t("gmv_chart"))  # fmt: skip
     return page(request, "group.html", lang=visit.lang, visit=visit, group=group,
                 rows=[row.as_json() for row in reversed(rows)], members_chart=members_chart,
-                gmv_chart=gmv_chart)  # fmt: skip
+                gmv_chart=gmv_chart, funnel=funnel.as_json(),
+                heatmap=heatmap_svg(heatmap, title=t("heatmap"), weekdays=weekday_names(visit.lang)),
+                best=heatmap.best_times())  # fmt: skip
 
 
 def cases_for(session: Session, staff: Staff, policy: AuditPolicy) -> list[AuditCase]:
@@ -332,6 +365,8 @@ def audit_decide(
             )
         except ValueError as error:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+        record(session, visit.staff, "audit_decision", target=member,
+               detail={"decision": decision})  # fmt: skip
         context.flush()
     return RedirectResponse(
         f"/dashboard/audit?decided={member}", status_code=status.HTTP_303_SEE_OTHER
@@ -375,7 +410,11 @@ def fission_boards(request: Request, visit: Signed) -> HTMLResponse:
                 and not visit.staff.is_org_wide
             ):
                 continue
-            counts = campaign_counts(session, campaign, at=utc_now())[:20]
+            every = campaign_counts(session, campaign, at=utc_now())
+            counts = every[:20]
+            effective = sum(c.effective for c in every)
+            seed = seed_members(session, visit.staff.org, groups=campaign.groups,
+                                at=campaign.starts_at)  # fmt: skip
             names = (
                 nicknames(session, visit.staff.org, [c.inviter for c in counts])
                 if shows_names
@@ -384,6 +423,7 @@ def fission_boards(request: Request, visit: Signed) -> HTMLResponse:
             boards.append({
                 "id": campaign.id, "name": campaign.name,
                 "window": f"{campaign.starts_at:%Y-%m-%d} – {campaign.ends_at:%Y-%m-%d}",
+                "effective": effective, "seed": seed, "k_factor": k_factor(effective, seed),
                 "rows": [
                     {"rank": rank, "inviter": (names.get(c.inviter, c.inviter) if shows_names else "—"),
                      "effective": c.effective, "invited": c.invited, "left": c.left,
@@ -392,3 +432,8 @@ def fission_boards(request: Request, visit: Signed) -> HTMLResponse:
                 ],
             })  # fmt: skip
     return page(request, "fission.html", lang=visit.lang, visit=visit, boards=boards)
+
+
+router.include_router(insight_router)
+router.include_router(member_router)
+router.include_router(ops_router)

@@ -22,10 +22,14 @@ class Permission(StrEnum):
     VIEW_MEMBERS = "view_members"  # nicknames and ids: personal data
     DECIDE_AUDIT = "decide_audit"
     MANAGE_STAFF = "manage_staff"
+    # Seeing a member's whole phone number; every reveal is written to the staff audit log.
+    REVEAL_PHONE = "reveal_phone"
 
 
 # The whole policy in one place. Analysts read figures only, never personal data; a store
-# manager sees everything of their own store's groups and nothing of any other store.
+# manager sees everything of their own store's groups and nothing of any other store; an
+# operator sees the groups they own (and their store's, when they have one), and works on
+# members without reading their phone numbers.
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.OWNER: frozenset(Permission),
     Role.ADMIN: frozenset(Permission),
@@ -33,10 +37,16 @@ GRANTS: dict[Role, frozenset[Permission]] = {
         {Permission.VIEW_FIGURES, Permission.VIEW_MEMBERS, Permission.DECIDE_AUDIT}
     ),
     Role.STORE_MANAGER: frozenset(
-        {Permission.VIEW_FIGURES, Permission.VIEW_MEMBERS, Permission.DECIDE_AUDIT}
+        {
+            Permission.VIEW_FIGURES,
+            Permission.VIEW_MEMBERS,
+            Permission.DECIDE_AUDIT,
+            Permission.REVEAL_PHONE,
+        }
     ),
     Role.ANALYST: frozenset({Permission.VIEW_FIGURES}),
 }
+SCOPED_ROLES = frozenset({Role.STORE_MANAGER, Role.OPERATOR})
 
 
 @dataclass(frozen=True)
@@ -49,15 +59,18 @@ class Staff:
     def may(self, permission: Permission) -> bool:
         return permission in GRANTS[self.role]
 
-    def sees_group(self, group_store: str | None) -> bool:
-        """A store manager sees their store's groups only; everyone else sees every group."""
-        return self.role is not Role.STORE_MANAGER or (
-            self.store is not None and group_store == self.store
-        )
+    def sees_group(self, group_store: str | None, group_owner: str | None = None) -> bool:
+        """A store manager sees their store's groups; an operator the groups whose owner is
+        their login name, and their store's; everyone else sees every group."""
+        if self.role is Role.OPERATOR and group_owner is not None and group_owner == self.username:
+            return True
+        if self.role in SCOPED_ROLES:
+            return self.store is not None and group_store == self.store
+        return True
 
     @property
     def is_org_wide(self) -> bool:
-        return self.role is not Role.STORE_MANAGER
+        return self.role not in SCOPED_ROLES
 
 
 # scrypt: memory-hard, in the standard library, no native extension to install.

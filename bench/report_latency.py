@@ -1,0 +1,202 @@
+"""Report latency: the dashboard's group list, a group's 30-day chart and the overview.
+
+    .venv/bin/python bench/report_latency.py --groups 10000 --events 200000     # the target
+    .venv/bin/python bench/report_latency.py --groups 200 --events 5000         # a smoke run
+
+The log is the synthetic one of bench/ingest.py, moved so its days end today. Each figure is
+the p50 and p95 of --repeat runs, and a ratio against a baseline measured in the same run on
+the same store (counting the org's events of the last 30 days), so machines compare.
+The last line is JSON for scripts.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from fastapi.testclient import TestClient
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from shequn.analytics.service import report_group_days
+from shequn.app import create_app
+from shequn.config import Settings
+from shequn.engine.event import order_key
+from shequn.engine.intake import decode_json_lines
+from shequn.engine.models import EventRecord
+from shequn.kit.time import local_day, utc_now
+from shequn.loadgen import generate_events, write_jsonl
+from shequn.org.service import save_org
+from shequn.web.models import StaffUser
+from shequn.web.rules import Role, hash_password
+from shequn.wiring import Shequn, open_shequn
+
+ORG = "bench"
+TIMEZONE = "Asia/Shanghai"
+PASSWORD = "bench password"  # noqa: S105 - a throwaway login on a throwaway store
+console = Console(stderr=True)
+
+
+def quantiles(latencies: Sequence[float]) -> tuple[float, float]:
+    """p50 and p95 in milliseconds."""
+    ordered = sorted(latencies)
+    if len(ordered) < 2:
+        return ordered[0] * 1000, ordered[0] * 1000
+    p95 = statistics.quantiles(ordered, n=20, method="inclusive")[18]
+    return statistics.median(ordered) * 1000, p95 * 1000
+
+
+def timed(repeat: int, work: Callable[[], object]) -> list[float]:
+    work()  # warm the caches once: every operator's second look is the common case
+    latencies = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        work()
+        latencies.append(time.perf_counter() - started)
+    return latencies
+
+
+@contextmanager
+def store(backend: str, postgres: str, folder: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'report.db'}"
+        return
+    name = f"shequn_bench_{uuid.uuid4().hex[:10]}"
+    admin = make_url(postgres)
+    with psycopg.connect(postgres, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(postgres, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def filled(url: str, log: Path) -> Shequn:
+    shequn = open_shequn(Settings(database_url=url, action_log="", default_org=ORG))
+    now = utc_now()
+    with shequn.sessions.begin() as session:
+        save_org(session, ORG, name=None, timezone=TIMEZONE, settings=None, now=now)
+        session.add(StaffUser(org=ORG, username="boss", password_hash=hash_password(PASSWORD),
+                              role=str(Role.OWNER), store=None, created_at=now,
+                              disabled_at=None))  # fmt: skip
+    with log.open("rb") as lines:
+        summary = shequn.intake(origin="bench").ingest(decode_json_lines(lines))
+    if summary.rejected:
+        raise SystemExit(f"generated events rejected: {summary.rejected[:3]}")
+    return shequn
+
+
+def measure(shequn: Shequn, repeat: int) -> dict[str, dict[str, float]]:
+    today = local_day(utc_now(), TIMEZONE)
+    since = order_key(utc_now() - timedelta(days=30), 0, 0)
+    with shequn.sessions() as session:
+        busiest = session.execute(
+            select(EventRecord.group_id, func.count())
+            .where(EventRecord.org == ORG, EventRecord.group_id.is_not(None))
+            .group_by(EventRecord.group_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        ).one()[0]
+
+    def baseline() -> object:
+        with shequn.sessions() as session:
+            return session.scalar(
+                select(func.count()).where(EventRecord.org == ORG, EventRecord.key >= since)
+            )
+
+    def chart() -> object:
+        with shequn.sessions() as session:
+            return report_group_days(session, ORG, first=today - timedelta(days=29), last=today,
+                                     group=busiest)  # fmt: skip
+
+    client = TestClient(create_app(shequn, run_worker=False), follow_redirects=False)
+    logged = client.post("/login", data={"org": ORG, "username": "boss", "password": PASSWORD})
+    assert logged.status_code == 303, logged.text
+
+    def get(path: str) -> Callable[[], object]:
+        def fetch() -> object:
+            response = client.get(path)
+            assert response.status_code == 200, (path, response.status_code)
+            return response
+
+        return fetch
+
+    runs = {
+        "baseline": timed(repeat, baseline),
+        "group_list": timed(repeat, get("/dashboard/groups")),
+        "group_chart_30d": timed(repeat, chart),
+        "group_page": timed(repeat, get(f"/dashboard/groups/{busiest}")),
+        "overview": timed(repeat, get("/dashboard")),
+    }
+    base = quantiles(runs["baseline"])[0]
+    results = {}
+    for name, latencies in runs.items():
+        p50, p95 = quantiles(latencies)
+        results[name] = {"p50_ms": round(p50, 1), "p95_ms": round(p95, 1),
+                         "p50_ratio": round(p50 / base, 2), "p95_ratio": round(p95 / base, 2)}  # fmt: skip
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--groups", type=int, default=10_000)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--keep", help="Fill a SQLite store at this path and keep it.")
+    parser.add_argument("--store", help="Measure a store an earlier --keep run filled.")
+    args = parser.parse_args(argv)
+    if args.store:
+        shequn = open_shequn(Settings(database_url=args.store, action_log="", default_org=ORG))
+        try:
+            return report(args, measure(shequn, args.repeat))
+        finally:
+            shequn.close()
+    # The log's days end today, so the pages' "last 7 / 14 days" hold its traffic.
+    start = datetime.now().astimezone() - timedelta(days=6)
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        store(args.backend, args.postgres, Path(folder)) as url,
+    ):
+        log = Path(folder) / "log.jsonl"
+        write_jsonl(log, generate_events(events=args.events, groups=args.groups, org=ORG,
+                                         start=start))  # fmt: skip
+        started = time.perf_counter()
+        kept = f"sqlite:///{Path(args.keep).resolve()}" if args.keep else url
+        shequn = filled(kept, log)
+        console.print(f"ingested {args.events} events into {args.groups} groups in "
+                      f"{time.perf_counter() - started:.1f} s", highlight=False)  # fmt: skip
+        try:
+            results = measure(shequn, args.repeat)
+        finally:
+            shequn.close()
+    return report(args, results)
+
+
+def report(args: argparse.Namespace, results: dict[str, dict[str, float]]) -> int:
+    table = Table("figure", "p50 ms", "p95 ms", "p50 ×baseline", "p95 ×baseline")
+    for name, found in results.items():
+        table.add_row(name, f"{found['p50_ms']:.1f}", f"{found['p95_ms']:.1f}",
+                      f"{found['p50_ratio']:.2f}", f"{found['p95_ratio']:.2f}")  # fmt: skip
+    Console().print(table)
+    summary: dict[str, Any] = {"backend": args.backend, "groups": args.groups,
+                               "events": args.events, "repeat": args.repeat, "results": results}  # fmt: skip
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

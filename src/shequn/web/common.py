@@ -1,0 +1,185 @@
+"""What every dashboard page shares: who is looking, in which language, what they may see."""
+
+import csv
+import io
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shequn.analytics.service import org_timezone
+from shequn.api import shequn_of
+from shequn.audit.rules import AuditPolicy, audit_policy
+from shequn.group.models import Group
+from shequn.kit.time import local_day, utc_now, zone
+from shequn.member.models import GroupMember
+from shequn.org.models import Org
+from shequn.web.i18n import LANGUAGES, translator
+from shequn.web.models import StaffAuditEntry, StaffSession, StaffUser
+from shequn.web.rules import Permission, Role, Staff, token_hash
+
+templates = Environment(
+    loader=PackageLoader("shequn.web", "templates"), autoescape=select_autoescape(["html"])
+)
+COOKIE = "shequn_session"
+SESSION_LIFETIME = timedelta(hours=12)
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class Visit:
+    """Who is looking, in which language, and the session's CSRF token for forms."""
+
+    staff: Staff
+    lang: str
+    csrf: str
+
+
+def language_of(request: Request) -> str:
+    lang = request.query_params.get("lang") or request.cookies.get("lang") or ""
+    if lang in LANGUAGES:
+        return lang
+    accepted = request.headers.get("accept-language", "")
+    return "en" if accepted.lower().startswith("en") else "zh"
+
+
+def number(value: object) -> str:
+    """12345 → 12,345: the grouping both zh-CN and en readers expect."""
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def moment_in(lang: str, timezone: str) -> Any:
+    def shown(value: datetime | None) -> str:
+        if value is None:
+            return "—"
+        local = value.astimezone(zone(timezone))
+        return f"{local:%Y-%m-%d %H:%M}" if lang == "zh" else f"{local:%d %b %Y %H:%M}"
+
+    return shown
+
+
+def page(request: Request, name: str, *, lang: str, **values: Any) -> HTMLResponse:
+    timezone = values.pop("timezone", "Asia/Shanghai")
+    body = templates.get_template(name).render(
+        t=translator(lang), lang=lang, path=request.url.path, number=number,
+        moment=moment_in(lang, timezone), query=request.url.query, **values,
+    )  # fmt: skip
+    response = HTMLResponse(body)
+    if request.query_params.get("lang") in LANGUAGES:
+        response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax")
+    return response
+
+
+def csv_response(
+    filename: str, columns: Sequence[str], rows: Iterable[Mapping[str, object]]
+) -> Response:
+    """A table as a CSV download, with a BOM so spreadsheets on Chinese Windows read UTF-8."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(column) is None else row.get(column) for column in columns])
+    return Response(
+        "\ufeff" + out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def visit_of(request: Request) -> Visit:
+    token = request.cookies.get(COOKIE)
+    if token:
+        with shequn_of(request).sessions() as session:
+            found = session.get(StaffSession, token_hash(token))
+            user = None if found is None else session.get(StaffUser, (found.org, found.username))
+            usable = user is not None and user.disabled_at is None
+            if found is not None and user is not None and usable and found.expires_at > utc_now():
+                staff = Staff(org=user.org, username=user.username, role=Role(user.role),
+                              store=user.store)  # fmt: skip
+                return Visit(staff=staff, lang=language_of(request), csrf=found.csrf)
+    raise HTTPException(status.HTTP_303_SEE_OTHER, headers={"Location": "/login"})
+
+
+Signed = Annotated[Visit, Depends(visit_of)]
+
+
+def require(visit: Visit, permission: Permission) -> None:
+    if not visit.staff.may(permission):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"your role may not {permission}")
+
+
+def check_csrf(visit: Visit, token: str) -> None:
+    if not secrets.compare_digest(visit.csrf, token):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "stale form: reload the page")
+
+
+@dataclass(frozen=True)
+class GroupView:
+    """What lists need of a group: read as plain columns, 10,000 of them stay cheap."""
+
+    id: str
+    name: str
+    store: str | None
+    owner: str | None
+    member_count: int
+
+
+def visible_groups(session: Session, staff: Staff) -> dict[str, GroupView]:
+    query = select(Group.id, Group.name, Group.store, Group.owner, Group.member_count).where(
+        Group.org == staff.org
+    )
+    if staff.role is Role.STORE_MANAGER:
+        query = query.where(Group.store == staff.store)
+    views = [GroupView(*row) for row in session.execute(query.order_by(Group.id))]
+    return {view.id: view for view in views if staff.sees_group(view.store, view.owner)}
+
+
+def visible_group(session: Session, staff: Staff, group_id: str) -> Group | None:
+    """One group, when the staff may see it: a lookup instead of listing every group."""
+    group = session.get(Group, (staff.org, group_id))
+    return group if group is not None and staff.sees_group(group.store, group.owner) else None
+
+
+def is_visible_member(session: Session, staff: Staff, member: str) -> bool:
+    """Org-wide staff see every member; scoped staff those who ever were in one of their groups."""
+    if staff.is_org_wide:
+        return True
+    groups = list(visible_groups(session, staff))
+    found = session.scalar(
+        select(GroupMember.member_id)
+        .where(GroupMember.org == staff.org, GroupMember.member_id == member,
+               GroupMember.group_id.in_(groups))
+        .limit(1)
+    )  # fmt: skip
+    return found is not None
+
+
+def policy_of(session: Session, org: str) -> AuditPolicy:
+    found = session.get(Org, org)
+    return audit_policy(found.settings if found else {})
+
+
+def today_of(session: Session, org: str) -> date:
+    return local_day(utc_now(), org_timezone(session, org))
+
+
+def record(
+    session: Session,
+    staff: Staff | tuple[str, str],
+    action: str,
+    *,
+    target: str | None = None,
+    detail: Mapping[str, object] | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Appends one line to the staff audit log; `staff` may be (org, username) before a login."""
+    org, username = (staff.org, staff.username) if isinstance(staff, Staff) else staff
+    session.add(StaffAuditEntry(org=org, at=at or utc_now(), username=username, action=action,
+                                target=target, detail=dict(detail or {})))  # fmt: skip

@@ -1,0 +1,167 @@
+"""Members: a search, and one member's profile, groups, invites, points, orders and audit."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from shequn.api import shequn_of
+from shequn.audit.models import AuditCase, AuditDecision
+from shequn.commerce.models import Order, Refund
+from shequn.kit.money import format_amount
+from shequn.member.models import GroupMember, Member, Membership
+from shequn.member.service import nicknames
+from shequn.points.models import PointsBalance
+from shequn.web.common import (
+    PAGE_SIZE,
+    Signed,
+    Visit,
+    check_csrf,
+    csv_response,
+    is_visible_member,
+    page,
+    record,
+    require,
+    visible_groups,
+)
+from shequn.web.phones import PhoneKeyError, masked_phone, phone_key, revealed_phone
+from shequn.web.rules import Permission, Staff
+
+router = APIRouter()
+MEMBER_COLUMNS = ("id", "nickname", "platform", "channel", "first_inviter", "first_group",
+                  "first_seen_at")  # fmt: skip
+
+
+def search_members(session: Session, staff: Staff, text: str) -> list[Member]:
+    """Members whose id is `text` or whose nickname contains it, within the staff's groups."""
+    query = select(Member).where(Member.org == staff.org).order_by(Member.id).limit(PAGE_SIZE)
+    needle = text.strip()
+    if needle:
+        query = query.where(
+            or_(Member.id == needle, func.lower(Member.nickname).contains(needle.lower()))
+        )
+    if not staff.is_org_wide:
+        mine = select(GroupMember.member_id).where(
+            GroupMember.org == staff.org,
+            GroupMember.group_id.in_(list(visible_groups(session, staff))),
+        )
+        query = query.where(Member.id.in_(mine))
+    return list(session.scalars(query))
+
+
+@router.get("/dashboard/members", response_model=None)
+def member_search(request: Request, visit: Signed, q: str = "", format: str = "html") -> Response:
+    require(visit, Permission.VIEW_MEMBERS)
+    with shequn_of(request).sessions() as session:
+        found = search_members(session, visit.staff, q)
+        rows = [
+            {"id": m.id, "nickname": m.nickname or "", "platform": m.platform,
+             "channel": m.channel or m.first_via_code or "", "first_inviter": m.first_inviter,
+             "first_group": m.first_group, "first_seen_at": m.first_seen_at.isoformat()}
+            for m in found
+        ]  # fmt: skip
+    if format == "csv":
+        return csv_response("members.csv", MEMBER_COLUMNS, rows)
+    return page(request, "members.html", lang=visit.lang, visit=visit, q=q, members=rows)
+
+
+def profile_of(session: Session, visit: Visit, member_id: str) -> dict[str, Any]:
+    """Everything the member page shows, limited to the staff's groups; 404 outside them."""
+    staff = visit.staff
+    member = session.get(Member, (staff.org, member_id))
+    if member is None or not is_visible_member(session, staff, member_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"member {member_id!r} not found")
+    groups = visible_groups(session, staff)
+    stays = session.scalars(
+        select(GroupMember).where(GroupMember.org == staff.org, GroupMember.member_id == member_id)
+        .order_by(GroupMember.group_id)
+    ).all()  # fmt: skip
+    invitees = session.execute(
+        select(Membership.member_id, Membership.group_id, Membership.joined_at,
+               Membership.left_at, Membership.left_reason)
+        .where(Membership.org == staff.org, Membership.inviter == member_id)
+        .order_by(Membership.joined_at)
+    ).all()  # fmt: skip
+    invitees = [row for row in invitees if row.group_id in groups]
+    orders = session.scalars(
+        select(Order).where(Order.org == staff.org, Order.member_id == member_id)
+        .order_by(Order.paid_at.desc()).limit(PAGE_SIZE)
+    ).all()  # fmt: skip
+    # Orders of another store's groups stay hidden; orders naming no group belong to the org.
+    orders = [o for o in orders if o.group_id in groups or (staff.is_org_wide and not o.group_id)]
+    refunds = dict(
+        session.execute(
+            select(Refund.order_id, func.sum(func.coalesce(Refund.amount, 0)))
+            .where(Refund.org == staff.org, Refund.order_id.in_([o.id for o in orders]))
+            .group_by(Refund.order_id)
+        ).all()
+    )
+    balance = session.get(PointsBalance, (staff.org, member_id))
+    case = session.get(AuditCase, (staff.org, member_id))
+    decisions = session.scalars(
+        select(AuditDecision).where(AuditDecision.org == staff.org,
+                                    AuditDecision.member == member_id)
+        .order_by(AuditDecision.id)
+    ).all()  # fmt: skip
+    names = nicknames(session, staff.org,
+                      [r.member_id for r in invitees] + [member.first_inviter or ""])  # fmt: skip
+    tags = [tag for tag, has in (("buyer", bool(orders)), ("inviter", bool(invitees)),
+                                 (case.exempt if case and case.exempt else "", True)) if tag and has]  # fmt: skip
+    return {
+        "id": member.id, "nickname": member.nickname or "", "gender": member.gender,
+        "signature": member.signature or "", "platform": member.platform,
+        "channel": member.channel or member.first_via_code or "",
+        "first_seen_at": member.first_seen_at, "first_group": member.first_group,
+        "inviter": member.first_inviter,
+        "inviter_name": names.get(member.first_inviter or "", member.first_inviter),
+        "phone": masked_phone(session, staff.org, member), "tags": tags,
+        "groups": [{"id": s.group_id, "name": groups[s.group_id].name, "is_member": s.is_member,
+                    "stints": s.stints} for s in stays if s.group_id in groups],
+        "invites": [{"member": r.member_id, "name": names.get(r.member_id, r.member_id),
+                     "group": r.group_id, "joined_at": r.joined_at, "left_at": r.left_at,
+                     "reason": r.left_reason} for r in invitees],
+        "still_in": sum(r.left_at is None for r in invitees),
+        "points": 0 if balance is None else balance.balance,
+        "orders": [{"id": o.id, "group": o.group_id, "paid_at": o.paid_at,
+                    "items": o.item_count, "amount": format_amount(o.amount),
+                    "refunded": format_amount(int(refunds.get(o.id, 0)))} for o in orders],
+        "case": None if case is None else {"score": case.score, "verdict": case.verdict,
+                                           "decision": case.decision},
+        "decisions": [{"decision": d.decision, "by": d.decided_by, "at": d.decided_at,
+                       "note": d.note} for d in decisions],
+    }  # fmt: skip
+
+
+@router.get("/dashboard/members/{member_id}", response_class=HTMLResponse)
+def member_detail(request: Request, visit: Signed, member_id: str) -> HTMLResponse:
+    require(visit, Permission.VIEW_MEMBERS)
+    with shequn_of(request).sessions() as session:
+        profile = profile_of(session, visit, member_id)
+    return page(request, "member.html", lang=visit.lang, visit=visit, member=profile,
+                revealed=None)  # fmt: skip
+
+
+@router.post("/dashboard/members/{member_id}/reveal", response_class=HTMLResponse)
+def reveal_phone(
+    request: Request, visit: Signed, member_id: str, csrf: Annotated[str, Form()]
+) -> HTMLResponse:
+    """The whole number, once, to a role allowed it; who, when and which member is logged."""
+    check_csrf(visit, csrf)
+    require(visit, Permission.REVEAL_PHONE)
+    with shequn_of(request).sessions.begin() as session:
+        profile = profile_of(session, visit, member_id)
+        member = session.get(Member, (visit.staff.org, member_id))
+        assert member is not None
+        try:
+            key = phone_key()
+        except PhoneKeyError:
+            key = None
+        try:
+            phone = revealed_phone(session, visit.staff.org, member, key=key)
+        except PhoneKeyError as error:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+        record(session, visit.staff, "reveal_phone", target=member_id)
+    return page(request, "member.html", lang=visit.lang, visit=visit, member=profile,
+                revealed=phone)  # fmt: skip
