@@ -26,10 +26,12 @@ def beijing(text: str) -> datetime:
     return datetime.fromisoformat(f"{text}+08:00")
 
 
-def send_at(now: str, *, due: str | None = None, messages: int = 0, posts: int = 0) -> SendDecision:
+def send_at(
+    now: str, *, due: str | None = None, messages: int = 0, posts: int = 0, essential: bool = False
+) -> SendDecision:
     return decide_send(
         due_at=beijing(due or now), now=beijing(now), timezone=SHANGHAI,
-        budget=Budget(), messages_today=messages, posts_today=posts,
+        budget=Budget(), messages_today=messages, posts_today=posts, essential=essential,
     )  # fmt: skip
 
 
@@ -68,6 +70,16 @@ def test_a_group_at_200_messages_today_gets_no_more_posts() -> None:
     assert decision.outcome is SendOutcome.DROP
     assert decision.reason == "message budget spent: 200 of 200 messages today"
     assert send_at("2026-11-08T20:30", messages=194, posts=5).outcome is SendOutcome.SEND
+
+
+def test_the_evenings_event_goes_out_however_much_members_chatted_but_not_past_the_post_cap() -> (
+    None
+):
+    assert send_at("2026-11-08T20:30", messages=238, posts=2, essential=True).outcome is (
+        SendOutcome.SEND
+    )
+    capped = send_at("2026-11-08T20:30", messages=238, posts=10, essential=True)
+    assert capped.reason == "post budget spent: 10 of 10 posts today"
 
 
 def test_a_post_more_than_two_hours_late_is_skipped() -> None:

@@ -20,10 +20,10 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from shequn.app import create_app
+from shequn.campaign.models import CampaignStep
 from shequn.cli.main import app
 from shequn.config import Settings
 from shequn.engine.models import ActionRecord
-from shequn.kit.time import utc_now
 from shequn.lottery.models import DrawRecord
 from shequn.wiring import Shequn, open_shequn
 
@@ -36,7 +36,6 @@ def test_the_demo_fills_a_store_once_and_a_browser_sees_its_groups_and_a_verifie
     tmp_path: Path,
 ) -> None:
     db = f"sqlite:///{tmp_path / 'demo.db'}"
-    started = utc_now()
     first = runner.invoke(app, ["demo", "--no-serve", "--db", db])
     assert first.exit_code == 0, first.output
     added = int(re.search(r"([\d,]+) events added", first.output).group(1).replace(",", ""))  # type: ignore[union-attr]
@@ -49,17 +48,22 @@ def test_the_demo_fills_a_store_once_and_a_browser_sees_its_groups_and_a_verifie
     try:
         with shequn.sessions() as session:
             draws = session.scalars(select(DrawRecord)).all()
-            # Every evening from day 2 to day 5 in each new group: the past ones drawn with
-            # their proof, the ones still ahead committed.
-            assert sorted(d.group_id for d in draws) == ["new-3"] * 4 + ["new-4"] * 4
-            assert {d.status for d in draws if d.due_at <= started} == {"drawn"}
+            # The Double-11 playbook's draws: day 2 in the new groups, days 3 and 4 in all four,
+            # each drawn with its proof by now (day 4 was yesterday).
+            assert sorted(d.group_id for d in draws) == (
+                ["new-3"] * 3 + ["new-4"] * 3 + ["old-1"] * 2 + ["old-2"] * 2
+            )
+            assert {d.status for d in draws} == {"drawn"}
+            # The playbook ran in the simulated groups, step by step.
+            steps = session.scalars(select(CampaignStep)).all()
+            assert {s.status for s in steps if s.kind == "lottery"} == {"done"}
             # What shequn said reached the simulated groups, not just a log.
             carried = session.scalars(
                 select(ActionRecord.connector).where(ActionRecord.kind == "send_message")
             ).all()
             assert set(carried) == {"simulator"}
         with serving(shequn) as url:
-            past = next(d.id for d in draws if d.due_at <= started)
+            past = draws[0].id
             watch_the_demo(url, password, draw=past, shots=ARTIFACTS / "demo")
     finally:
         shequn.close()

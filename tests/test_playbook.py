@@ -146,8 +146,19 @@ def test_unknown_fields_and_missing_ones_are_named() -> None:
         parse_playbook(source, file="x.yaml")
     assert [str(p) for p in raised.value.problems] == [
         "x.yaml:4:5: a price step needs 'price'",
-        "x.yaml:9:5: a price step has no field 'colour' (known: id, day, at, kind, segments, sku, price)",
+        "x.yaml:9:5: a price step has no field 'colour' (known: id, day, at, kind, segments, essential, sku, price)",
     ]
+
+
+def test_only_a_post_can_be_essential() -> None:
+    source = "name: x\ndays: 1\nsteps:\n  - id: a\n    day: 1\n    at: '00:00'\n    kind: price\n    sku: s1\n    price: '600.00'\n    essential: true\n"
+    with pytest.raises(PlaybookError) as raised:
+        parse_playbook(source, file="x.yaml")
+    assert [str(p) for p in raised.value.problems] == [
+        "x.yaml:10:5: essential: a price step posts nothing"
+    ]
+    evening = load_playbook("double11")[0].step("d3-evening")
+    assert evening.essential
 
 
 def test_duplicate_step_ids_are_refused() -> None:

@@ -76,7 +76,7 @@ FIELDS: Mapping[StepKind, Mapping[str, tuple[FieldType, bool]]] = {
     StepKind.SIGN_IN: {"open": (FieldType.BOOL, True)},
     StepKind.LEADERBOARD: {"text": (FieldType.TEXT, True), "top": (FieldType.COUNT, False)},
 }
-COMMON = ("id", "day", "at", "kind", "segments")
+COMMON = ("id", "day", "at", "kind", "segments", "essential")
 TOP_LEVEL = ("name", "description", "days", "lang", "segments", "variables", "steps")
 # Kinds that post into the group: they count against its budget and keep quiet hours.
 SENDS = frozenset(
@@ -140,6 +140,8 @@ class Step:
     # Literal fields: strings, amounts in minor units, counts, booleans.
     values: Mapping[str, str | int | bool] = field(default_factory=dict)
     line: int = 0
+    # The evening's event: members' chatter never crowds it out (the post cap still applies).
+    essential: bool = False
 
     @property
     def at(self) -> str:
@@ -366,6 +368,12 @@ class _Reader:
                 if segment not in segments:
                     defined = ", ".join(sorted(segments)) or "none"
                     self.fail(value, f"unknown segment {segment!r} (defined: {defined})")
+        essential = False
+        if "essential" in entries:
+            flag = self.literal(entries["essential"][1], "essential", FieldType.BOOL)
+            essential = flag is True
+            if essential and kind is not None and kind not in SENDS:
+                self.fail(entries["essential"][0], f"essential: a {kind} step posts nothing")
         if kind is None:
             return None
         texts, values = self.fields(entries, kind, variables=variables)
@@ -381,7 +389,7 @@ class _Reader:
             return None
         return Step(id=step_id, day=day, hour=clock[0], minute=clock[1], kind=kind,
                     segments=chosen, texts=texts, values=values,
-                    line=node.start_mark.line + 1)  # fmt: skip
+                    line=node.start_mark.line + 1, essential=essential)  # fmt: skip
 
     def clock(self, node: yaml.Node, what: str) -> tuple[int, int] | None:
         text = self.scalar(node, what)

@@ -176,9 +176,11 @@ def decide_send(
     budget: Budget,
     messages_today: int,
     posts_today: int,
+    essential: bool = False,
 ) -> SendDecision:
     """Whether a post goes out now. `messages_today` counts members' messages in the group's
-    local day so far, `posts_today` the posts sent to it (ours included)."""
+    local day so far, `posts_today` the posts sent to it (ours included). An essential post
+    (the evening's event) is never dropped for members' messages, only for the post cap."""
     where = zone(timezone)
     if now - due_at > budget.late_limit:
         return SendDecision(
@@ -201,7 +203,7 @@ def decide_send(
             f"post budget spent: {posts_today} of {budget.daily_posts} posts today",
         )
     total = messages_today + posts_today
-    if total >= budget.daily_messages:
+    if total >= budget.daily_messages and not essential:
         return SendDecision(
             SendOutcome.DROP,
             f"message budget spent: {total} of {budget.daily_messages} messages today",

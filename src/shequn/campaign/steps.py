@@ -216,7 +216,7 @@ def carry_out(context: Context, run: CampaignRun, playbook: Playbook, row: Campa
         decision = decide_send(
             due_at=row.next_at, now=context.now, timezone=run.timezone,
             budget=budget_of(context.tenant(run.org).settings),
-            messages_today=messages, posts_today=posts,
+            messages_today=messages, posts_today=posts, essential=step.essential,
         )  # fmt: skip
         if decision.outcome is SendOutcome.DEFER and decision.until is not None:
             row.attempt += 1

@@ -12,13 +12,16 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 from sqlalchemy import func, select
 
+from shequn.campaign.playbook import load_playbook
+from shequn.campaign.service import start_campaign
 from shequn.cli.common import DbOption, console, opened
+from shequn.commerce.rules import CouponKind
+from shequn.commerce.service import add_product, add_template, schedule_price
 from shequn.engine.dispatch import dispatch_due
 from shequn.engine.intake import Intake, decode_json_lines
 from shequn.engine.models import EventRecord
 from shequn.engine.scheduler import run_due_jobs
-from shequn.kit.time import local_day, local_time_to_utc, utc_now
-from shequn.lottery.service import PrizeSpec, create_lottery
+from shequn.kit.time import local_day, utc_now
 from shequn.simulate.connector import SimulatorConnector
 from shequn.simulate.scenarios import double11
 from shequn.simulate.world import World
@@ -91,16 +94,14 @@ def fill(shequn: Shequn, *, seed: int, now: datetime, progress: Progress | None 
     feed = Feed(shequn, world, world.prologue_start)
     task = None if progress is None else progress.add_task("history 历史", total=None)
     feed.advance(world.start, act=False)
+    prepare_campaign(shequn, world)
     span = (now - world.start).total_seconds()
     if progress is not None and task is not None:
         progress.update(task, total=span, completed=0)
-    moment, lotteries_at = world.start, world.start + timedelta(days=1)
+    moment = world.start
     while moment < now:
         moment = min(moment + STEP, now)
         feed.advance(moment)
-        if moment == lotteries_at:
-            # The new groups opened on day 1; their draws run from day 2.
-            nightly_lotteries(shequn, moment)
         if progress is not None and task is not None:
             day = (moment - world.start).days + 1
             progress.update(task, completed=(moment - world.start).total_seconds(),
@@ -108,19 +109,33 @@ def fill(shequn: Shequn, *, seed: int, now: datetime, progress: Progress | None 
     return feed
 
 
-def nightly_lotteries(shequn: Shequn, start: datetime) -> None:
-    """A draw in each new group every evening at 20:30 from `start`'s day on."""
-    day = local_day(start, TIMEZONE)
-    first = local_time_to_utc(day, 20, 30, TIMEZONE)
+def prepare_campaign(shequn: Shequn, world: World) -> None:
+    """What the operators set up the night before: the new groups, the placeholder price, the
+    coupon, and the built-in Double-11 playbook started over all four groups."""
+    scenario = world.scenario
+    opening = [
+        {"id": f"demo-prepare-{plan.id}", "type": "group.upserted", "source": scenario.source,
+         "at": world.start.isoformat(), "org": DEMO_ORG,
+         "data": {"group": plan.id, "name": plan.name, "capacity": plan.capacity,
+                  "store": plan.store, "tags": list(plan.tags)}}
+        for plan in scenario.groups if plan.opens_day > 0
+    ]  # fmt: skip
+    intake = Intake(shequn.sessions, shequn.registry, default_org=DEMO_ORG, origin="demo",
+                    clock=lambda: world.start)  # fmt: skip
+    intake.ingest(decode_json_lines(json.dumps(event).encode() for event in opening))
+    end = world.end
+    playbook, source = load_playbook("double11")
     with shequn.sessions.begin() as session:
-        context = shequn.context(session, DEMO_ORG, now=start)
-        create_lottery(
-            context, DEMO_ORG, lottery_id=f"nightly-{first:%Y%m%d}", name="今晚 8:30 抽奖",
-            groups=["new-3", "new-4"], first=first, days=4,
-            prizes=[PrizeSpec("连衣裙", 1, 19900), PrizeSpec("¥100 无门槛券", 2, 0)],
-            rules_text="今晚8:30,群内抽奖;每人 3 天内最多中奖 1 次",
-            eligibility={"keyword": "今晚8:30,群内抽奖", "keyword_from": "12:00"}, lang="zh",
-        )  # fmt: skip
+        context = shequn.context(session, DEMO_ORG, now=world.start)
+        add_product(context, org=DEMO_ORG, sku="d11-dress", name="双11连衣裙")
+        # ¥9,999 until the sale day's 00:00, when the playbook's price step reveals ¥600.
+        schedule_price(context, org=DEMO_ORG, sku="d11-dress", price=999900,
+                       effective_at=world.start, cause="demo:placeholder")  # fmt: skip
+        add_template(context, org=DEMO_ORG, template="no-threshold-100", name="¥100 无门槛券",
+                     kind=CouponKind.AMOUNT_OFF, amount_off=10000, valid_from=world.start,
+                     valid_until=end, per_member_limit=1)  # fmt: skip
+        start_campaign(context, DEMO_ORG, playbook, source,
+                       start=local_day(world.start, TIMEZONE), groups=None)  # fmt: skip
         context.flush()
 
 
