@@ -448,3 +448,13 @@ def test_a_horizon_is_null_until_it_has_passed_for_the_whole_range() -> None:
     # a was still in at the end of 2020-11-08 and spoke that day; b was never in.
     assert (kept.members, kept.stayed, kept.active) == (2, 1, 1)
     assert (after[0].buyers, after[0].gmv) == (1, 1200)
+
+
+def test_the_funnel_without_dates_covers_the_whole_log(logged: Shequn) -> None:
+    whole = report(logged, "funnel", "--json")
+    assert whole.exit_code == 0, whole.output
+    figures = json.loads(whole.stdout)
+    # From the group's first event (joins on 11-06) to the last event's day.
+    assert (figures["from"], figures["to"]) == ("2020-11-06", "2020-11-09")
+    explicit = report(logged, "funnel", "--from", "2020-11-06", "--to", "2020-11-09", "--json")
+    assert figures == json.loads(explicit.stdout)

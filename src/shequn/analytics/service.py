@@ -52,6 +52,7 @@ from shequn.engine.models import EventRecord
 from shequn.group.models import Group
 from shequn.invite.rules import invite_tree
 from shequn.invite.service import fission_facts
+from shequn.kit.time import local_day, utc_now
 from shequn.member.models import Member, Membership
 from shequn.org.models import Org
 from shequn.org.service import UnknownOrg
@@ -68,6 +69,18 @@ def org_timezone(session: Session, org: str) -> str:
     if row is None:
         raise UnknownOrg(org)
     return row.timezone
+
+
+def log_days(session: Session, org: str) -> tuple[date, date]:
+    """The first and last local day the org's event log covers (today twice when it is empty)."""
+    timezone = org_timezone(session, org)
+    first, last = session.execute(
+        select(func.min(EventRecord.at), func.max(EventRecord.at)).where(EventRecord.org == org)
+    ).one()
+    if first is None or last is None:
+        today = local_day(utc_now(), timezone)
+        return today, today
+    return local_day(first, timezone), local_day(last, timezone)
 
 
 def check_group(session: Session, org: str, group: str | None) -> None:

@@ -25,6 +25,7 @@ from shequn.analytics.rules import (
     HORIZONS,
     NO_GROUP_LABEL,
     ChannelCohort,
+    Funnel,
     RangeError,
     days_of,
     parse_day,
@@ -33,6 +34,7 @@ from shequn.analytics.rules import (
 )
 from shequn.analytics.service import (
     UnknownGroup,
+    log_days,
     org_timezone,
     report_channels,
     report_funnel,
@@ -167,8 +169,12 @@ def report_groups(
 
 @report_app.command("funnel")
 def report_funnel_command(
-    since: FromDay,
-    until: ToDay,
+    since: Annotated[
+        str | None, typer.Option("--from", help="First local day (default: the log's first).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="Last local day, included (default: the log's last).")
+    ] = None,
     db: DbOption = None,
     org: OrgOption = None,
     group: GroupFilter = None,
@@ -177,9 +183,14 @@ def report_funnel_command(
 ) -> None:
     """Members at the end → active in the range → buyers in the range (转化漏斗)."""
     output = output_of(as_json, as_csv)
-    first, last = day_range(since, until)
-    funnel = computed(db, org, lambda session, org_id: report_funnel(
-        session, org_id, first=first, last=last, group=group))  # fmt: skip
+
+    def compute(session: Session, org_id: str) -> tuple[date, date, Funnel]:
+        # Without dates: the whole range of the log.
+        span = log_days(session, org_id)
+        first, last = day_range(since or span[0].isoformat(), until or span[1].isoformat())
+        return first, last, report_funnel(session, org_id, first=first, last=last, group=group)
+
+    first, last, funnel = computed(db, org, compute)
     if output is Output.JSON:
         print(json.dumps(funnel.as_json(), ensure_ascii=False))
         return
