@@ -4,7 +4,10 @@
     .venv/bin/python bench/audit_eval.py --data more.jsonl    # another set of the same shape
 
 Prints precision and recall of verdict kick, and of kick or review, against the label "fake",
-the misclassified members and the score distribution; the last line is the figures as JSON.
+the misclassified members and the score distribution. Then the learned signal's effect: the set
+is split in two halves, stratified by label (every other profile of each label, by member id);
+the text model learns from the training half's labels as if they were operator decisions, and
+the test half is scored without and with its signal. The last line is the figures as JSON.
 """
 
 import argparse
@@ -12,10 +15,11 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
+from shequn.audit.learning import Example, learned_signal, train
 from shequn.audit.rules import (
     DEFAULT_THRESHOLDS,
     Assessment,
@@ -150,6 +154,86 @@ def evaluate(
     )
 
 
+def split(profiles: Sequence[Profile]) -> tuple[list[Profile], list[Profile]]:
+    """Training and test halves: every other profile of each label, in member order."""
+    training: list[Profile] = []
+    test: list[Profile] = []
+    for label in LABELS:
+        ordered = sorted((p for p in profiles if p.label == label), key=lambda p: p.member)
+        for index, profile in enumerate(ordered):
+            (test if index % 2 else training).append(profile)
+    return training, test
+
+
+@dataclass(frozen=True)
+class Learned:
+    training: int
+    test: int
+    signalled: int
+    # The model on its own: the share of the test half whose log-likelihood ratio leans to
+    # the right label (above zero for fakes).
+    alone_accuracy: float
+    without: Report
+    with_model: Report
+
+
+def evaluate_learning(
+    profiles: Sequence[Profile], *, thresholds: Thresholds = DEFAULT_THRESHOLDS
+) -> Learned:
+    """The test half scored without and with the signal of a model trained on the other half."""
+    training, test = split(profiles)
+    model = train(Example(p.facts.nickname, p.facts.signature, p.label == "fake") for p in training)
+    scored = []
+    signalled = 0
+    right = sum(
+        (model.log_ratio(p.facts.nickname, p.facts.signature) > 0) == (p.label == "fake")
+        for p in test
+    )
+    for profile in test:
+        signal = learned_signal(model, profile.facts.nickname, profile.facts.signature)
+        signalled += signal is not None
+        context = replace(CONTEXT, extra_signals=() if signal is None else (signal,))
+        assessment = score_profile(profile.facts, context=context, thresholds=thresholds)
+        scored.append(Scored(profile, assessment))
+    with_model = tuple(scored)
+    return Learned(
+        training=len(training),
+        test=len(test),
+        signalled=signalled,
+        alone_accuracy=right / len(test) if test else 0.0,
+        without=evaluate(test, thresholds=thresholds),
+        with_model=Report(
+            scored=with_model,
+            kick=rate(with_model, {Verdict.KICK}),
+            kick_or_review=rate(with_model, {Verdict.KICK, Verdict.REVIEW}),
+        ),
+    )
+
+
+def rates_of(report: Report) -> dict[str, dict[str, float]]:
+    return {
+        "kick": {"precision": report.kick.precision, "recall": report.kick.recall},
+        "kick_or_review": {
+            "precision": report.kick_or_review.precision,
+            "recall": report.kick_or_review.recall,
+        },
+    }
+
+
+def print_learning(learned: Learned) -> None:
+    print(
+        f"learned signal: trained on {learned.training} labelled profiles, tested on"
+        f" {learned.test}; the model spoke on {learned.signalled} of them; alone it leans"
+        f" the right way on {learned.alone_accuracy:.3f} of the test half"
+    )
+    for name, report in (("without", learned.without), ("with", learned.with_model)):
+        print(
+            f"  {name:<8} kick precision {report.kick.precision:.3f} recall"
+            f" {report.kick.recall:.3f}  kick|review precision"
+            f" {report.kick_or_review.precision:.3f} recall {report.kick_or_review.recall:.3f}"
+        )
+
+
 def describe(scored: Scored) -> str:
     codes = ",".join(signal.code for signal in scored.assessment.signals) or "-"
     profile = scored.profile
@@ -159,7 +243,7 @@ def describe(scored: Scored) -> str:
     )
 
 
-def print_report(report: Report, *, thresholds: Thresholds) -> None:
+def print_report(report: Report, *, thresholds: Thresholds, learned: Learned | None = None) -> None:
     fakes = sum(1 for s in report.scored if s.profile.label == "fake")
     print(
         f"profiles {len(report.scored)}: fake {fakes}, genuine {len(report.scored) - fakes}"
@@ -190,19 +274,17 @@ def print_report(report: Report, *, thresholds: Thresholds) -> None:
         print(f"{title}: {len(found)}")
         for scored in found:
             print(describe(scored))
-    print(
-        json.dumps(
-            {
-                "profiles": len(report.scored),
-                "fakes": fakes,
-                "kick": {"precision": report.kick.precision, "recall": report.kick.recall},
-                "kick_or_review": {
-                    "precision": report.kick_or_review.precision,
-                    "recall": report.kick_or_review.recall,
-                },
-            }
-        )
-    )
+    summary: dict[str, Any] = {"profiles": len(report.scored), "fakes": fakes, **rates_of(report)}
+    if learned is not None:
+        print_learning(learned)
+        summary["learned"] = {
+            "training": learned.training,
+            "test": learned.test,
+            "alone_accuracy": learned.alone_accuracy,
+            "without": rates_of(learned.without),
+            "with": rates_of(learned.with_model),
+        }
+    print(json.dumps(summary))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -214,7 +296,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as error:
         print(f"{args.data}: {error}", file=sys.stderr)
         return 2
-    print_report(evaluate(profiles), thresholds=DEFAULT_THRESHOLDS)
+    print_report(
+        evaluate(profiles), thresholds=DEFAULT_THRESHOLDS, learned=evaluate_learning(profiles)
+    )
     return 0
 
 

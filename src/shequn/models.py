@@ -1,6 +1,14 @@
 """Every table, imported in one place so metadata (and Alembic) sees them all."""
 
-from shequn.audit.models import AuditCase, AuditDecision, KickedLook
+from shequn.audit.models import (
+    AuditCase,
+    AuditDecision,
+    AuditMessageTail,
+    AuditModel,
+    AuditRestore,
+    AuditStrike,
+    KickedLook,
+)
 from shequn.campaign.models import CampaignRun, CampaignStep
 from shequn.commerce.models import (
     AssistTask,
@@ -48,6 +56,10 @@ __all__ = [
     "AssistTask",
     "AuditCase",
     "AuditDecision",
+    "AuditMessageTail",
+    "AuditModel",
+    "AuditRestore",
+    "AuditStrike",
     "Bargain",
     "CampaignRecord",
     "CampaignRun",

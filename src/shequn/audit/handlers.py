@@ -1,8 +1,10 @@
-"""What the audit reacts to: a profile or a join rescores the member; a kick is remembered."""
+"""What the audit reacts to: a profile or a join rescores the member; a kick is remembered;
+a message that breaks the group rules is struck."""
 
 from collections import defaultdict
 from collections.abc import Sequence
 
+from shequn.audit.discipline import on_message, prefetch_messages
 from shequn.audit.service import (
     avatar_look,
     kicked_looks,
@@ -46,6 +48,11 @@ def prefetch_members(context: Context, events: Sequence[Event]) -> None:
         kicked_looks(context, org).ask(looks[org])
 
 
+def prefetch(context: Context, events: Sequence[Event]) -> None:
+    prefetch_members(context, events)
+    prefetch_messages(context, events)
+
+
 def rescore_on_profile(context: Context, event: Event) -> None:
     member = event.payload(MemberUpserted).member
     if _is_last_scored(context, event, member):
@@ -73,6 +80,8 @@ AUDIT = Reaction(
         "member.upserted": rescore_on_profile,
         "member.joined": rescore_on_join,
         "member.left": remember_kick,
+        # Group discipline (offences, warn then kick) judges members as the audit left them.
+        "message.posted": on_message,
     },
-    prefetch=prefetch_members,
+    prefetch=prefetch,
 )

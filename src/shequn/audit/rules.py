@@ -634,8 +634,100 @@ class Stint:
     left_reason: str | None
 
 
-def rejoined_after_kick(stints: Iterable[Stint]) -> bool:
-    """Whether the member joined any of the org's groups again after being kicked from one."""
+def rejoined_after_kick(stints: Iterable[Stint], *, forgiven_until: datetime | None = None) -> bool:
+    """Whether the member joined any of the org's groups again after being kicked from one.
+
+    Kicks up to `forgiven_until` (the member's latest restore) do not count: the operator
+    re-admitted them.
+    """
     stays = list(stints)
-    kicks = [stay.left_at for stay in stays if stay.left_reason == "kicked" and stay.left_at]
+    kicks = [
+        stay.left_at
+        for stay in stays
+        if stay.left_reason == "kicked"
+        and stay.left_at
+        and (forgiven_until is None or stay.left_at > forgiven_until)
+    ]
     return bool(kicks) and any(stay.joined_at >= min(kicks) for stay in stays)
+
+
+class Standing(StrEnum):
+    """Where a member stands under the group rules (群规), across all of the org's groups."""
+
+    CLEAR = "clear"
+    WARNED = "warned"
+    KICKED = "kicked"
+
+
+class Trigger(StrEnum):
+    # An offence while fewer warnings than the org allows are live, and one at that count.
+    OFFENCE = "offence"
+    LAST_OFFENCE = "last_offence"
+    EXPIRY = "expiry"
+    RESTORE = "restore"
+
+
+class Step(StrEnum):
+    """What a transition makes the engine do."""
+
+    WARN = "warn"
+    KICK = "kick"
+    NOTHING = "nothing"
+
+
+# The seed's rule (seed 001): first a warning, second offence removed; warnings expire, and a
+# removal is undone by a restore after a private word. A kicked member offending in another
+# of the org's groups is removed from that one too: the warnings are already spent.
+DISCIPLINE: dict[tuple[Standing, Trigger], tuple[Standing, Step]] = {
+    (Standing.CLEAR, Trigger.OFFENCE): (Standing.WARNED, Step.WARN),
+    (Standing.CLEAR, Trigger.LAST_OFFENCE): (Standing.KICKED, Step.KICK),
+    (Standing.WARNED, Trigger.OFFENCE): (Standing.WARNED, Step.WARN),
+    (Standing.WARNED, Trigger.LAST_OFFENCE): (Standing.KICKED, Step.KICK),
+    (Standing.WARNED, Trigger.EXPIRY): (Standing.CLEAR, Step.NOTHING),
+    (Standing.KICKED, Trigger.OFFENCE): (Standing.KICKED, Step.KICK),
+    (Standing.KICKED, Trigger.LAST_OFFENCE): (Standing.KICKED, Step.KICK),
+    (Standing.KICKED, Trigger.RESTORE): (Standing.CLEAR, Step.NOTHING),
+}
+
+
+class TransitionRefused(ValueError):
+    def __init__(self, standing: Standing, trigger: Trigger) -> None:
+        super().__init__(f"a member who is {standing} cannot take a {trigger}")
+        self.standing = standing
+        self.trigger = trigger
+
+
+def transition(standing: Standing, trigger: Trigger) -> tuple[Standing, Step]:
+    found = DISCIPLINE.get((standing, trigger))
+    if found is None:
+        raise TransitionRefused(standing, trigger)
+    return found
+
+
+@dataclass(frozen=True)
+class Strike:
+    """A strike that still stands (not cleared by a restore)."""
+
+    at: datetime
+    step: Step
+    expires_at: datetime | None
+
+
+def standing_at(strikes: Iterable[Strike], *, at: datetime) -> tuple[Standing, int]:
+    """The member's standing just before `at`, and how many warnings are live then."""
+    earlier = [strike for strike in strikes if strike.at <= at]
+    if any(strike.step is Step.KICK for strike in earlier):
+        return Standing.KICKED, 0
+    live = sum(1 for strike in earlier if strike.expires_at is None or strike.expires_at > at)
+    if live:
+        return Standing.WARNED, live
+    if earlier:
+        return transition(Standing.WARNED, Trigger.EXPIRY)[0], 0
+    return Standing.CLEAR, 0
+
+
+def on_offence(strikes: Iterable[Strike], *, at: datetime, warnings: int) -> tuple[Standing, Step]:
+    """What an offence at `at` earns, given the strikes standing and the warnings allowed."""
+    standing, live = standing_at(strikes, at=at)
+    trigger = Trigger.LAST_OFFENCE if live >= warnings else Trigger.OFFENCE
+    return transition(standing, trigger)

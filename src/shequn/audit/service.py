@@ -8,7 +8,8 @@ from typing import Any, cast
 from sqlalchemy import Table, func, or_, select
 from sqlalchemy.orm import Session
 
-from shequn.audit.models import AuditCase, AuditDecision, KickedLook
+from shequn.audit.learning import TextModel, learn_min, learned_signal, model_from_json
+from shequn.audit.models import AuditCase, AuditDecision, AuditModel, AuditRestore, KickedLook
 from shequn.audit.rules import (
     Assessment,
     AuditContext,
@@ -128,13 +129,20 @@ def remember_kicked(context: Context, org: str, members: Collection[str]) -> Non
 
 
 def refresh_kicked_looks(context: Context, org: str) -> None:
-    """Remember the looks of every member ever kicked: also kicks from before the audit."""
+    """Remember the looks of every member ever kicked: also kicks from before the audit.
+
+    A member restored after their latest kick is no longer a kicked account.
+    """
+    last_kicks = context.session.execute(
+        select(Membership.member_id, func.max(Membership.left_at))
+        .where(Membership.org == org, Membership.left_reason == "kicked")
+        .group_by(Membership.member_id)
+    )
+    restored = latest_restores(context.session, org)
     kicked = sorted(
-        context.session.scalars(
-            select(Membership.member_id)
-            .where(Membership.org == org, Membership.left_reason == "kicked")
-            .distinct()
-        )
+        member
+        for member, kicked_at in last_kicks
+        if member not in restored or (kicked_at is not None and kicked_at > restored[member])
     )
     for start in range(0, len(kicked), CHUNK):
         chunk = kicked[start : start + CHUNK]
@@ -172,10 +180,49 @@ def prime_members(context: Context, org: str, members: Collection[str]) -> None:
                 for number in range(1, standing.stints + 1)
             )
     context.rows.prefetch(Membership, stints)
+    restores = _restored_at(context, org)
+    for start in range(0, len(wanted), CHUNK):
+        restores.update(latest_restores(context.session, org, wanted[start : start + CHUNK]))
     profiles = [context.rows.get(Member, key) for key in keys]
     kicked_looks(context, org).ask(
         [look for member in profiles if member for look in looks_of(member)]
     )
+
+
+def latest_restores(
+    session: Session, org: str, members: Collection[str] | None = None
+) -> dict[str, datetime]:
+    """When each member (of `members`, or of the org) was last restored into a group."""
+    query = select(AuditRestore.member, func.max(AuditRestore.restored_at)).where(
+        AuditRestore.org == org
+    )
+    if members is not None:
+        query = query.where(AuditRestore.member.in_(sorted(members)))
+    rows = session.execute(query.group_by(AuditRestore.member))
+    return {member: at for member, at in rows if at is not None}
+
+
+def _restored_at(context: Context, org: str) -> dict[str, datetime]:
+    return context.memo(("audit-restored", org), dict)
+
+
+def note_restore(context: Context, org: str, member_id: str, at: datetime) -> None:
+    prime_members(context, org, [member_id])
+    _restored_at(context, org)[member_id] = at
+
+
+def text_model(context: Context, org: str) -> TextModel | None:
+    """The org's learned text model, once it has learned from enough decisions."""
+
+    def load() -> TextModel | None:
+        row = context.session.get(AuditModel, org)
+        if row is None:
+            return None
+        model = model_from_json(row.counts, fakes=row.fakes, genuines=row.genuine)
+        minimum = learn_min(context.tenant(org).settings)
+        return model if model.is_ready(min_decisions=minimum) else None
+
+    return context.memo(("audit-model", org), load)
 
 
 def note_join(context: Context, org: str, member_id: str, group_id: str) -> None:
@@ -231,15 +278,26 @@ def assess(context: Context, org: str, member: Member, case: AuditCase | None) -
         groups_joined_within_window=groups_joined_within(
             (stint.group, stint.joined_at) for stint in stints
         ),
-        rejoined_after_kick=rejoined_after_kick(stints),
+        rejoined_after_kick=rejoined_after_kick(
+            stints, forgiven_until=_restored_at(context, org).get(member.id)
+        ),
         kicked_nicknames=nicknames,
         kicked_avatar_urls=avatars,
         is_staff=context.rows.get(Staff, (org, member.id)) is not None,
         is_crew=member.id in policy.crew,
         is_whitelisted=member.id in policy.whitelist
         or (case is not None and case.decision == Decision.WHITELIST),
+        extra_signals=_learned(context, org, facts),
     )
     return score_profile(facts, context=around, thresholds=policy.thresholds)
+
+
+def _learned(context: Context, org: str, facts: ProfileFacts) -> tuple[Signal, ...]:
+    model = text_model(context, org)
+    if model is None:
+        return ()
+    signal = learned_signal(model, facts.nickname, facts.signature)
+    return () if signal is None else (signal,)
 
 
 def rescore(context: Context, org: str, member_id: str, *, may_kick: bool = True) -> AuditCase:
@@ -309,6 +367,18 @@ def assessment_of(case: AuditCase) -> Assessment:
     return Assessment(score=case.score, verdict=Verdict(case.verdict), signals=signals)
 
 
+def whereabouts(context: Context, org: str, group_id: str, member_id: str) -> dict[str, str]:
+    """Group and member by id and by name: where a platform cannot act, an operator task needs
+    to say whom to remove from which group (or add back) in words a person can find."""
+    group = context.rows.get(Group, (org, group_id))
+    member = context.rows.get(Member, (org, member_id))
+    return {
+        "group": group_id,
+        "group_name": (group.name if group is not None else "") or group_id,
+        "member_name": (member.nickname if member is not None else "") or member_id,
+    }
+
+
 def kick_everywhere(
     context: Context, org: str, member_id: str, *, cause: str, score: int
 ) -> list[str]:
@@ -336,6 +406,7 @@ def kick_everywhere(
                         "en": f"the audit found a marketing or fake account (score {score})",
                     },
                     "score": score,
+                    **whereabouts(context, org, group_id, member_id),
                 },
             )
         )
