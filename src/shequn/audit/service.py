@@ -174,6 +174,7 @@ def prime_members(context: Context, org: str, members: Collection[str]) -> None:
             select(GroupMember).where(GroupMember.org == org, GroupMember.member_id.in_(chunk))
         )
         for standing in standings:
+            context.rows.keep(standing)
             groups_of[standing.member_id].add(standing.group_id)
             stints.extend(
                 (org, standing.group_id, standing.member_id, number)

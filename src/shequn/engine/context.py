@@ -71,6 +71,12 @@ class RowCache:
         self.session.add(row)
         return row
 
+    def keep(self, row: Row) -> Row:
+        """A row the caller loaded by its own query, held so later gets need no query (the
+        session's identity map holds rows only while something else does)."""
+        self._rows[type(row)].setdefault(_key_of(row), row)
+        return row
+
     def remove(self, row: Base) -> None:
         self._rows[type(row)][_key_of(row)] = None
         if row in self.session.new:
