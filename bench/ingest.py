@@ -42,6 +42,7 @@ from shequn.engine.models import EventRecord
 from shequn.kit.time import utc_now
 from shequn.loadgen import generate_events, write_jsonl
 from shequn.org.service import save_org
+from shequn.simulate import World, load_scenario, scaled
 from shequn.wiring import Shequn, open_shequn
 
 ORG = "bench"
@@ -211,8 +212,7 @@ def run_worker(phase: str, url: str, log: Path, events: int, batch_size: int) ->
     return result
 
 
-def generate(log: Path, events: int, groups: int, seed: int) -> float:
-    started = time.perf_counter()
+def generate(log: Path, events: int, groups: int, seed: int) -> None:
     with progress_bar("generating 生成日志") as progress:
         task = progress.add_task("generate", total=events)
 
@@ -225,7 +225,25 @@ def generate(log: Path, events: int, groups: int, seed: int) -> float:
                 yield item
 
         write_jsonl(log, counted())
-    return time.perf_counter() - started
+
+
+def simulate_log(log: Path, scenario: str, scale: float | None, seed: int, limit: int) -> int:
+    """The simulator's community as the log (e.g. a day of `brand-10k`), at most `limit` events."""
+    plan = load_scenario(scenario)
+    if scale is not None:
+        plan = scaled(plan, scale)
+    world = World(plan, seed=seed, org=ORG)
+    written = 0
+    with progress_bar(f"simulating {scenario} 模拟") as progress, log.open("w") as out:
+        task = progress.add_task("simulate", total=limit)
+        for event in world.events():
+            out.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
+            written += 1
+            if written % 1000 == 0:
+                progress.advance(task, 1000)
+            if written >= limit:
+                break
+    return written
 
 
 def report(backend: str, raw: dict[str, Any], full: dict[str, Any], ratio: float) -> None:
@@ -262,6 +280,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--postgres", default=DEFAULT_POSTGRES, help="admin URL to create databases"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--scenario", help="a simulator scenario (e.g. brand-10k) instead of the load generator"
+    )
+    parser.add_argument("--scale", type=float, help="the scenario's share of its groups")
     # A measurement in its own process: the orchestrator below starts these.
     parser.add_argument("--worker", choices=["raw", "full"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -287,7 +309,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="shequn-bench-") as tmp:
         workdir = Path(tmp)
         log = workdir / "events.jsonl"
-        summary["generate_seconds"] = round(generate(log, args.events, args.groups, args.seed), 3)
+        started = time.perf_counter()
+        if args.scenario:
+            args.events = simulate_log(log, args.scenario, args.scale, args.seed, args.events)
+            summary.update(events=args.events, scenario=args.scenario, scale=args.scale)
+        else:
+            generate(log, args.events, args.groups, args.seed)
+        summary["generate_seconds"] = round(time.perf_counter() - started, 3)
         for backend in backends:
             with fresh_database(backend, workdir, args.postgres, "raw") as url:
                 raw = run_worker("raw", url, log, args.events, args.batch_size)
