@@ -17,4 +17,4 @@ def test_upgrading_an_up_to_date_store_changes_nothing(shequn: Shequn) -> None:
     upgrade(shequn.engine)
     with shequn.engine.connect() as connection:
         context = MigrationContext.configure(connection)
-        assert context.get_current_revision() == "0017"
+        assert context.get_current_revision() == "0018"

@@ -20,7 +20,7 @@ from shequn.connectors.telegram.bot import (
     TelegramUnavailable,
     render_html,
 )
-from shequn.engine.action import ActionFailed
+from shequn.engine.action import ActionAwaiting, ActionFailed
 from shequn.engine.models import ActionRecord
 
 # A made-up value the tests look for.
@@ -284,12 +284,24 @@ def test_a_notice_whose_pin_failed_is_pinned_on_retry_not_sent_twice() -> None:
     assert fake.calls()[2][1] == {"chat_id": -1001987654321, "message_id": 4201}
 
 
-def test_a_task_is_not_a_telegram_action() -> None:
-    fake = FakeTelegram()
+def test_a_task_waits_for_a_person_until_its_deadline_and_calls_no_telegram_method() -> None:
+    fake, clock = FakeTelegram(), Clock()
+    connector = TelegramConnector(bot_for(fake), clock=clock)
+    task = action("create_task", title={"zh": "开 3 群", "en": "Open group 3"})
 
-    with pytest.raises(ActionFailed, match="create_task") as failure:
-        connector_for(fake).perform(action("create_task", title={"en": "Open group 3"}))
+    with pytest.raises(ActionAwaiting) as awaiting:
+        connector.perform(task)
 
+    deadline = (clock.now + timedelta(days=3)).isoformat()
+    assert awaiting.value.task == {
+        "kind": "by_hand", "zh": "开 3 群", "en": "Open group 3", "deadline": deadline,
+    }  # fmt: skip
+    assert awaiting.value.check_after == timedelta(days=3)
+    task.payload = {**task.payload, "task": awaiting.value.task}
+    clock.now += timedelta(days=3)
+    with pytest.raises(ActionFailed) as failure:
+        connector.perform(task)
+    assert str(failure.value) == f"not done by its deadline {deadline}: Open group 3"
     assert failure.value.retryable is False
     assert fake.requests == []
 

@@ -15,8 +15,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from shequn.cli.connect import telegram_app
+from shequn.cli.connect import tasks_app, telegram_app
 from shequn.config import Settings
+from shequn.connectors.models import TelegramJoinRequest
 from shequn.connectors.platforms import platform_routers, telegram_connector
 from shequn.connectors.telegram.bot import ALLOWED_UPDATES, MUTED
 from shequn.connectors.telegram.intake import invite_link_for
@@ -24,7 +25,9 @@ from shequn.connectors.telegram.webhook import SECRET_HEADER
 from shequn.engine.action import Action, ActionKind
 from shequn.engine.dispatch import dispatch_due
 from shequn.engine.models import ActionRecord, ActionStatus, EventRecord
+from shequn.kit.time import utc_now
 from shequn.member.models import GroupMember, Member
+from shequn.org.models import Org
 from shequn.wiring import Shequn, open_shequn
 from tests.conftest import empty_store
 
@@ -319,3 +322,141 @@ def test_a_mention_without_a_name_shows_the_members_stored_nickname(
     decide(telegram, action("a1", ActionKind.SEND_MESSAGE, payload={"text": "欢迎", "mentions": [marco]}))  # fmt: skip
     assert dispatch_due(telegram.sessions, telegram.registry, now=NOW) == {"sent": 1}
     assert fake.calls[0][1]["text"] == '欢迎\n<a href="tg://user?id=5098765432">Marco R</a>'
+
+
+MEI = {"id": 5011112222, "is_bot": False, "first_name": "AAA小美"}
+SELLER = {"id": 5033334444, "is_bot": False, "first_name": "A货源批发"}
+
+
+def join_request(user: dict[str, Any], update_id: int, bio: str | None = None) -> dict[str, Any]:
+    request: dict[str, Any] = {"chat": CHAT, "from": user, "user_chat_id": user["id"], "date": DATE}
+    if bio is not None:
+        request["bio"] = bio
+    return {"update_id": update_id, "chat_join_request": request}
+
+
+def cli_env(settings: Settings, tmp_path: Path, url: str) -> dict[str, str]:
+    return {
+        "SHEQUN_DATABASE_URL": settings.database_url, "SHEQUN_TELEGRAM_BOT_TOKEN": TOKEN,
+        "SHEQUN_TELEGRAM_WEBHOOK_SECRET": SECRET, "SHEQUN_TELEGRAM_ORG": "demo",
+        "SHEQUN_TELEGRAM_API_URL": url, "SHEQUN_ACTION_LOG": str(tmp_path / "actions.jsonl"),
+    }  # fmt: skip
+
+
+def deliver(shequn: Shequn, *updates: dict[str, Any]) -> list[int]:
+    app = FastAPI()
+    for router in platform_routers(shequn):
+        app.include_router(router)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        return [
+            client.post("/telegram/webhook", json=update, headers={SECRET_HEADER: SECRET})
+            .status_code
+            for update in updates
+        ]  # fmt: skip
+
+
+def requests_kept(shequn: Shequn) -> list[tuple[str, str, int | None, str | None, bool]]:
+    with shequn.sessions() as session:
+        rows = session.scalars(
+            select(TelegramJoinRequest).order_by(TelegramJoinRequest.member_id)
+        ).all()
+        return [
+            (row.member_id, row.decision, row.score, row.verdict, row.answered_at is not None)
+            for row in rows
+        ]
+
+
+def test_join_requests_wait_for_an_admin_unless_the_org_says_otherwise(
+    telegram: Shequn, bot_api: tuple[FakeBotApi, str]
+) -> None:
+    fake, _ = bot_api
+    assert deliver(telegram, join_request(LINA, 880100)) == [200]
+    assert (fake.calls, requests_kept(telegram)) == ([], [])
+
+
+def test_with_approve_every_request_is_approved_once_even_when_telegram_delivers_it_twice(
+    telegram: Shequn, platform_settings: Settings, bot_api: tuple[FakeBotApi, str], tmp_path: Path
+) -> None:
+    fake, url = bot_api
+    env = cli_env(platform_settings, tmp_path, url)
+    chosen = CliRunner().invoke(telegram_app, ["join-requests", "approve"], env=env)
+    assert (chosen.exit_code, chosen.stdout) == (0, "org demo: telegram_join_requests = approve\n")
+    assert deliver(telegram, join_request(SELLER, 880101), join_request(SELLER, 880101)) == [200, 200]  # fmt: skip
+    assert fake.calls == [
+        ("approveChatJoinRequest", {"chat_id": int(GROUP), "user_id": SELLER["id"]}),
+    ]
+    assert requests_kept(telegram) == [(str(SELLER["id"]), "approved", None, None, True)]
+
+
+def test_a_bad_mode_is_refused_and_changes_nothing(
+    telegram: Shequn, platform_settings: Settings, bot_api: tuple[FakeBotApi, str], tmp_path: Path
+) -> None:
+    env = cli_env(platform_settings, tmp_path, bot_api[1])
+    refused = CliRunner().invoke(telegram_app, ["join-requests", "allow"], env=env)
+    assert refused.exit_code == 1
+    assert "telegram_join_requests: 'allow' is not one of ignore, approve, screen" in refused.output
+    with telegram.sessions() as session:
+        assert session.get(Org, "demo") is None
+
+
+def test_screening_approves_a_pass_declines_a_kick_and_leaves_a_review_to_a_person(
+    telegram: Shequn, platform_settings: Settings, bot_api: tuple[FakeBotApi, str], tmp_path: Path
+) -> None:
+    fake, url = bot_api
+    env = cli_env(platform_settings, tmp_path, url)
+    assert CliRunner().invoke(telegram_app, ["join-requests", "screen"], env=env).exit_code == 0
+    statuses = deliver(
+        telegram,
+        join_request(LINA, 880110, bio="Mum of two, love spring dresses"),
+        join_request(SELLER, 880111, bio="一手货源 招代理"),
+        join_request(MEI, 880112, bio="每天进步一点点,奋斗成就梦想"),
+    )
+    assert statuses == [200, 200, 200]
+    assert fake.calls == [
+        ("approveChatJoinRequest", {"chat_id": int(GROUP), "user_id": LINA["id"]}),
+        ("declineChatJoinRequest", {"chat_id": int(GROUP), "user_id": SELLER["id"]}),
+    ]
+    assert requests_kept(telegram) == [
+        (str(MEI["id"]), "review", 65, "review", False),
+        (str(LINA["id"]), "approved", 0, "pass", True),
+        (str(SELLER["id"]), "declined", 100, "kick", True),
+    ]
+    # The review is an operator's task: awaiting in the outbox, listed with the request.
+    assert dispatch_due(telegram.sessions, telegram.registry, now=utc_now()) == {"awaiting": 1}
+    tasks = CliRunner().invoke(tasks_app, ["list", "--json"], env=env)
+    [task] = json.loads(tasks.stdout)
+    assert (task["kind"], task["status"], task["member"]) == ("create_task", "awaiting", str(MEI["id"]))  # fmt: skip
+    assert task["payload"]["task"]["en"].startswith("Review the join request of AAA小美 (5011112222) (score 65)")  # fmt: skip
+    waiting = CliRunner().invoke(telegram_app, ["requests", "--json"], env=env)
+    [request] = json.loads(waiting.stdout)
+    assert (request["member"], request["bio"], request["decision"]) == (
+        str(MEI["id"]), "每天进步一点点,奋斗成就梦想", "review",
+    )  # fmt: skip
+    # The operator approves: Telegram is told, the request is answered and the task done.
+    args = ["answer", "approve", "--group", GROUP, "--member", str(MEI["id"]), "--by", "小王"]
+    answered = CliRunner().invoke(telegram_app, args, env=env)
+    assert answered.exit_code == 0, answered.output
+    assert fake.calls[-1] == ("approveChatJoinRequest", {"chat_id": int(GROUP), "user_id": MEI["id"]})  # fmt: skip
+    assert requests_kept(telegram)[0] == (str(MEI["id"]), "approved", 65, "review", True)
+    assert CliRunner().invoke(tasks_app, ["list", "--json"], env=env).stdout == "[]\n"
+    again = CliRunner().invoke(telegram_app, args, env=env)
+    assert again.exit_code == 1
+    assert (
+        f"no join request of member {MEI['id']} to group {GROUP} waits for review" in again.output
+    )
+
+
+def test_an_approval_telegram_failed_to_take_is_made_again_on_redelivery(
+    telegram: Shequn, platform_settings: Settings, bot_api: tuple[FakeBotApi, str], tmp_path: Path
+) -> None:
+    fake, url = bot_api
+    env = cli_env(platform_settings, tmp_path, url)
+    assert CliRunner().invoke(telegram_app, ["join-requests", "approve"], env=env).exit_code == 0
+    fake.refusals["approveChatJoinRequest"] = [
+        (502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}),
+    ]
+    update = join_request(LINA, 880120)
+    # Answered 500, so Telegram delivers the update again; the second approval goes through.
+    assert deliver(telegram, update, update, update) == [500, 200, 200]
+    assert fake.methods() == ["approveChatJoinRequest", "approveChatJoinRequest"]
+    assert requests_kept(telegram) == [(str(LINA["id"]), "approved", None, None, True)]

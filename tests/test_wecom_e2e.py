@@ -18,6 +18,7 @@ from wechatpy.enterprise.crypto import WeChatCrypto
 
 from shequn.cli.connect import tasks_app, wecom_app
 from shequn.config import Settings
+from shequn.connectors.models import WeComChatVersion
 from shequn.connectors.platforms import platform_routers
 from shequn.connectors.wecom.crypto import parse_xml
 from shequn.engine.action import Action, ActionKind
@@ -400,3 +401,119 @@ def test_a_referrers_join_way_carries_their_invite_code_as_its_state(
     # Made once: asking again shows the same code and QR without calling WeCom.
     again = CliRunner().invoke(wecom_app, args, env=env)
     assert (json.loads(again.stdout), len(fake.calls)) == (shown, 3)
+
+
+NEWBIE = "wmOgQhDgAAnEwb1e0000000000AAAA"
+LATECOMER = "wmOgQhDgAAlAte2c0000000000AAAA"
+
+
+def versioned(detail: str, member: str, *, last: str, current: str, created: int) -> str:
+    """A change_external_chat callback carrying WeCom's member versions, as add/del_member do."""
+    scene = "<JoinScene>3</JoinScene>" if detail == "add_member" else "<QuitScene>0</QuitScene>"
+    return (
+        f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>"
+        "<FromUserName><![CDATA[sys]]></FromUserName>"
+        f"<CreateTime>{created}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        "<Event><![CDATA[change_external_chat]]></Event>"
+        f"<ChatId><![CDATA[{CHAT}]]></ChatId><ChangeType><![CDATA[update]]></ChangeType>"
+        f"<UpdateDetail><![CDATA[{detail}]]></UpdateDetail>{scene}"
+        f"<MemChangeCnt>1</MemChangeCnt><MemChangeList><Item>{member}</Item></MemChangeList>"
+        f"<LastMemVer>{last}</LastMemVer><CurMemVer>{current}</CurMemVer></xml>"
+    )
+
+
+def customer(userid: str, name: str, joined: int, state: str | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"userid": userid, "type": 2, "join_time": joined, "join_scene": 3,
+                             "invitor": {"userid": OWNER}, "name": name}  # fmt: skip
+    if state is not None:
+        entry["state"] = state
+    return entry
+
+
+def stored_events(shequn: Shequn) -> list[tuple[str, str, dict[str, Any]]]:
+    with shequn.sessions() as session:
+        rows = session.scalars(select(EventRecord).order_by(EventRecord.key)).all()
+        return [(row.event_id, row.type, row.data) for row in rows]
+
+
+def in_group(shequn: Shequn) -> dict[str, bool]:
+    with shequn.sessions() as session:
+        rows = session.scalars(select(GroupMember).where(GroupMember.group_id == CHAT)).all()
+        return {row.member_id: row.is_member for row in rows}
+
+
+def test_a_member_version_gap_rereads_the_member_list_and_takes_in_the_missed_joins_and_leaves(
+    wecom: Shequn, client: TestClient, wecom_api: tuple[FakeWeCom, str]
+) -> None:
+    fake, _ = wecom_api
+    # Given the owner and the customer are in the group, as shequn saw them arrive (v1).
+    fake.members = [dict(entry) for entry in GROUP_CHAT["member_list"]]
+    first = versioned("add_member", CUSTOMER, last="v0", current="v1", created=1730982665)
+    query, body = sealed(first, nonce="v1")
+    assert client.post("/wecom/callback", params=query, content=body).status_code == 200
+    # The owner came in when the group was created (its callback predates shequn).
+    wecom.intake(origin="test", default_org="demo").ingest([(None, {
+        "id": "owner-in", "type": "member.joined", "at": "2019-10-31T07:04:51+00:00",
+        "source": "test", "org": "demo", "data": {"group": CHAT, "member": OWNER},
+    })])  # fmt: skip
+    assert in_group(wecom) == {OWNER: True, CUSTOMER: True}
+    # When WeCom's callbacks for v2 (a newcomer) and v3 (the customer leaving) never arrive,
+    # and the next one (v3 → v4, a latecomer) does.
+    fake.members = [
+        GROUP_CHAT["member_list"][0],
+        customer(NEWBIE, "小红", 1730990000, state="inv-u7-3f2a1c"),
+        customer(LATECOMER, "小美", 1730993600),
+    ]
+    calls = len(fake.calls)
+    late = versioned("add_member", LATECOMER, last="v3", current="v4", created=1730993600)
+    query, body = sealed(late, nonce="v4")
+    assert client.post("/wecom/callback", params=query, content=body).status_code == 200
+    # Then the list is read once, and its joins and leaves come in with deterministic ids.
+    assert fake.paths()[calls:] == ["groupchat/get"]
+    version = GROUP_CHAT["member_version"]
+    added = [(event_id, kind) for event_id, kind, _ in stored_events(wecom)]
+    assert added[-6:] == [
+        (f"wecom-{CHAT}-{NEWBIE}-profile-1730990000", "member.upserted"),
+        (f"wecom-{CHAT}-{NEWBIE}-joined-1730990000", "member.joined"),
+        (f"wecom-{CHAT}-group-1730993600", "group.upserted"),
+        (f"wecom-{CHAT}-{LATECOMER}-profile-1730993600", "member.upserted"),
+        (f"wecom-{CHAT}-{LATECOMER}-joined-1730993600", "member.joined"),
+        (f"wecom-{CHAT}-{CUSTOMER}-left-v{version}", "member.left"),
+    ]
+    left = next(data for event_id, _, data in stored_events(wecom) if "-left-" in event_id)
+    assert left == {"group": CHAT, "member": CUSTOMER, "reason": "unknown"}
+    assert in_group(wecom) == {OWNER: True, CUSTOMER: False, NEWBIE: True, LATECOMER: True}
+    with wecom.sessions() as session:
+        newbie = session.get(Member, ("demo", NEWBIE))
+        assert newbie is not None
+        assert (newbie.first_via_kind, newbie.first_via_code) == ("live_code", "inv-u7-3f2a1c")
+        mark = session.get(WeComChatVersion, ("demo", CHAT))
+        assert mark is not None
+        assert mark.version == "v4"
+    # WeCom's retry of the same callback (a new nonce) stores nothing new.
+    stored = events_stored(wecom)
+    query, body = sealed(late, nonce="v4-retry")
+    assert client.post("/wecom/callback", params=query, content=body).status_code == 200
+    assert events_stored(wecom) == stored
+
+
+def test_a_callback_that_follows_the_last_version_seen_reads_nothing_more(
+    wecom: Shequn, client: TestClient, wecom_api: tuple[FakeWeCom, str]
+) -> None:
+    fake, _ = wecom_api
+    joined = versioned("add_member", CUSTOMER, last="v0", current="v1", created=1730982665)
+    query, body = sealed(joined, nonce="f1")
+    assert client.post("/wecom/callback", params=query, content=body).status_code == 200
+    calls = len(fake.calls)
+    quit_ = versioned("del_member", CUSTOMER, last="v1", current="v2", created=1730986265)
+    query, body = sealed(quit_, nonce="f2")
+    assert client.post("/wecom/callback", params=query, content=body).status_code == 200
+    assert fake.calls[calls:] == []  # a leave in sequence needs no member list
+    assert stored_events(wecom)[-1] == (
+        f"wecom-{CHAT}-{CUSTOMER}-left-1730986265", "member.left",
+        {"group": CHAT, "member": CUSTOMER, "reason": "quit"},
+    )  # fmt: skip
+    with wecom.sessions() as session:
+        mark = session.get(WeComChatVersion, ("demo", CHAT))
+        assert mark is not None
+        assert mark.version == "v2"

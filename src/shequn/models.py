@@ -27,6 +27,7 @@ from shequn.commerce.models import (
     Product,
     Refund,
 )
+from shequn.connectors.models import TelegramJoinRequest, WeComChatVersion
 from shequn.engine.models import ActionRecord, EventRecord, IntakeBatch, JobRecord
 from shequn.fission.models import CampaignRecord, RewardGrant
 from shequn.group.models import Group, Staff, Store
@@ -111,4 +112,6 @@ __all__ = [
     "StaffSession",
     "StaffUser",
     "Store",
+    "TelegramJoinRequest",
+    "WeComChatVersion",
 ]

@@ -9,9 +9,18 @@ from rich.table import Table
 from sqlalchemy import select
 
 from shequn.cli.common import DbOption, JsonOption, console, errors, fail, opened
+from shequn.connectors.models import JoinDecision
 from shequn.connectors.platforms import telegram_connector, wecom_connector
 from shequn.connectors.telegram.bot import ALLOWED_UPDATES, TelegramError
 from shequn.connectors.telegram.intake import invite_link_for, poll_once, summary_json
+from shequn.connectors.telegram.requests import SETTING as JOIN_REQUESTS_SETTING
+from shequn.connectors.telegram.requests import (
+    NoWaitingRequest,
+    answer_by_hand,
+    join_request_json,
+    parse_mode,
+    waiting_requests,
+)
 from shequn.connectors.wecom.client import MAX_JOIN_WAY_CHATS, WeComError, WeComUnavailable
 from shequn.connectors.wecom.intake import join_way_for
 from shequn.engine.models import ActionRecord, ActionStatus
@@ -19,6 +28,7 @@ from shequn.engine.worker import Worker
 from shequn.invite.livecode import UnknownLiveCode
 from shequn.invite.models import LiveCodeRecord
 from shequn.kit.time import utc_now
+from shequn.org.models import Org
 
 telegram_app = typer.Typer(help="Telegram groups (电报群): polling, webhook, invite links.",
                            no_args_is_help=True)  # fmt: skip
@@ -142,6 +152,75 @@ def telegram_link(
         print(json.dumps({"code": code, "link": link, "group": group, "member": member}))
         return
     console.print(f"{member} · code {code} · {link}", highlight=False)
+
+
+@telegram_app.command("join-requests")
+def telegram_join_requests(
+    mode: Annotated[str, typer.Argument(metavar="MODE", help="ignore, approve or screen.")],
+    db: DbOption = None,
+    org: OrgOption = None,
+) -> None:
+    """How join requests are answered: ignore, approve all, or screen with the audit (入群申请)."""
+    try:
+        chosen = parse_mode(mode)
+    except ValueError as error:
+        fail(str(error))
+    with opened(db) as shequn, shequn.sessions.begin() as session:
+        org_id = org or shequn.settings.telegram_org or shequn.settings.default_org
+        shequn.registry.tenancy.ensure(session, [org_id], utc_now())
+        record = session.get(Org, org_id)
+        if record is None:
+            fail(f"org {org_id!r} could not be created")
+        record.settings = {**record.settings, JOIN_REQUESTS_SETTING: chosen}
+    console.print(f"org {org_id}: {JOIN_REQUESTS_SETTING} = {chosen}", highlight=False)
+
+
+@telegram_app.command("requests")
+def telegram_requests(
+    db: DbOption = None, org: OrgOption = None, as_json: JsonOption = False
+) -> None:
+    """Join requests the audit left for a person, oldest first (待审核的入群申请)."""
+    with opened(db) as shequn, shequn.sessions() as session:
+        org_id = org or shequn.settings.telegram_org or shequn.settings.default_org
+        rows = [join_request_json(row) for row in waiting_requests(session, org_id)]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    if not rows:
+        console.print("no join request waits 没有待审核的入群申请")
+        return
+    table = Table("group", "member", "nickname", "bio", "score", "requested 申请时间")
+    for row in rows:
+        table.add_row(row["group"], row["member"], row["nickname"], row["bio"] or "",
+                      str(row["score"]), row["requested_at"])  # fmt: skip
+    console.print(table)
+
+
+@telegram_app.command("answer")
+def telegram_answer(
+    decision: Annotated[str, typer.Argument(metavar="approve|decline")],
+    group: Annotated[str, typer.Option(help="The Telegram group's chat id (-100…).")],
+    member: Annotated[str, typer.Option(help="The requester's user id.")],
+    by: Annotated[str, typer.Option(help="Who answers, as the record keeps it.")] = "operator",
+    db: DbOption = None,
+    org: OrgOption = None,
+) -> None:
+    """Approve or decline a join request left for review (审核入群申请)."""
+    answers = {"approve": JoinDecision.APPROVED, "decline": JoinDecision.DECLINED}
+    if decision not in answers:
+        fail(f"decision: {decision!r} is not approve or decline")
+    with opened(db) as shequn:
+        connector = telegram_connector(shequn)
+        if connector is None:
+            fail("Telegram is not set up: set SHEQUN_TELEGRAM_BOT_TOKEN (from BotFather)")
+        org_id = org or shequn.settings.telegram_org or shequn.settings.default_org
+        try:
+            with shequn.sessions.begin() as session:
+                answer_by_hand(session, connector.bot, org_id, group=group, member=member,
+                               decision=answers[decision], by=by, now=utc_now())  # fmt: skip
+        except (TelegramError, NoWaitingRequest) as error:
+            fail(f"group {group}, member {member}: {error}")
+    console.print(f"{answers[decision]} 已处理 · group {group} · member {member}", highlight=False)
 
 
 @wecom_app.callback()

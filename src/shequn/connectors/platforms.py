@@ -80,10 +80,10 @@ def platform_routers(shequn: "Shequn") -> list[APIRouter]:
     routers: list[APIRouter] = []
     telegram = telegram_connector(shequn)
     if telegram is not None and settings.telegram_mode == "webhook":
-        bot_id = telegram.bot.bot_id or 0
+        bot, bot_id = telegram.bot, telegram.bot.bot_id or 0
 
         def handle(update: dict[str, Any]) -> None:
-            take_updates(shequn, [update], bot_id=bot_id)
+            take_updates(shequn, [update], bot_id=bot_id, bot=bot)
 
         routers.append(telegram_router(settings.telegram_webhook_secret, handle))
     wecom = wecom_connector(shequn)

@@ -19,7 +19,7 @@ from typing import Any, Self, TypeGuard
 
 import httpx2
 
-from shequn.engine.action import ActionFailed, ActionKind
+from shequn.engine.action import ActionAwaiting, ActionFailed, ActionKind
 from shequn.engine.models import ActionRecord
 from shequn.kit.time import utc_now
 
@@ -39,6 +39,8 @@ ALLOWED_UPDATES = (
 )  # fmt: skip
 # Past this many groups, buckets that refilled are forgotten: a full bucket and none are alike.
 TRACKED_GROUPS = 10_000
+# How long an operator's task waits before it fails, unless its payload names a deadline.
+TASK_DEADLINE = timedelta(days=3)
 
 # What restrict_member leaves a member by default: reading only (ChatPermissions all false).
 MUTED = {
@@ -465,7 +467,9 @@ class FloodLimiter:
 # - restrict_member: {"until"?: ISO instant, "permissions"?: {name: bool}}; by default the member
 #   may read but not send anything (mute), until `until` or for good;
 # - pin_message: {"message"}, pinned with a notice to every member unless {"silent": true};
-# - create_task: an operator's to-do, never a Telegram call: failed, not retried.
+# - create_task: an operator's to-do, never a Telegram call: it waits as `awaiting` with its
+#   task in `payload.task` until `shequn tasks done ID`, failing past `payload.deadline`
+#   (3 days by default).
 # Mentions show `names`, else the `nickname` lookup, else the member id. Telegram has no
 # idempotency key: a timeout after Telegram took a message means the retry posts it twice.
 class TelegramConnector:
@@ -479,8 +483,10 @@ class TelegramConnector:
         *,
         limiter: FloodLimiter | None = None,
         nickname: Callable[[str], str | None] | None = None,
+        clock: Clock = utc_now,
     ) -> None:
         self.bot = bot
+        self._clock = clock
         self.limiter = limiter if limiter is not None else FloodLimiter()
         self._nickname = nickname
         # A notice sent but not yet pinned: a retry pins it instead of sending it again.
@@ -493,7 +499,7 @@ class TelegramConnector:
             ActionKind.KICK_MEMBER: self._kick_member,
             ActionKind.RENAME_GROUP: self._rename_group,
             ActionKind.SET_NOTICE: self._set_notice,
-            ActionKind.CREATE_TASK: self._refuse_task,
+            ActionKind.CREATE_TASK: self._hand_task,
             ActionKind.RESTORE_MEMBER: self._restore_member,
             ActionKind.DELETE_MESSAGE: self._delete_message,
             ActionKind.RESTRICT_MEMBER: self._restrict_member,
@@ -598,10 +604,20 @@ class TelegramConnector:
         silent = action.payload.get("silent") is True
         self.bot.pin_chat_message(chat, _message_id(action), disable_notification=silent)
 
-    def _refuse_task(self, action: ActionRecord) -> None:
-        raise ActionFailed(
-            "create_task is an operator's to-do, not something Telegram can do", retryable=False
-        )
+    def _hand_task(self, action: ActionRecord) -> None:
+        # Nothing in Telegram shows whether it was done: it waits for `shequn tasks done` (or
+        # the answer a join-request review asks for) and fails at its deadline.
+        now = self._clock()
+        task = action.payload.get("task")
+        if not isinstance(task, Mapping):
+            task = _hand_task_of(action, now)
+        deadline = _instant(task.get("deadline")) or now
+        if now >= deadline:
+            raise ActionFailed(
+                f"not done by its deadline {deadline.isoformat()}: {task.get('en')}",
+                retryable=False,
+            )
+        raise ActionAwaiting(task, check_after=deadline - now)
 
     def _reserve(self, group: str | None) -> None:
         wait = self.limiter.reserve(group)
@@ -621,6 +637,35 @@ class TelegramConnector:
                 name = self._nickname(str(member)) if self._nickname is not None else None
             mentions.append(Mention(member, name or str(member)))
         return mentions
+
+
+def _hand_task_of(action: ActionRecord, now: datetime) -> dict[str, Any]:
+    title = action.payload.get("title")
+    text = action.payload.get("text")
+    fallback = text if isinstance(text, str) and text.strip() else action.cause
+    zh = en = fallback
+    if isinstance(title, Mapping):
+        zh = str(title.get("zh") or title.get("en") or fallback)
+        en = str(title.get("en") or title.get("zh") or fallback)
+    given = action.payload.get("deadline")
+    deadline = _instant(given) if given is not None else now + TASK_DEADLINE
+    if deadline is None:
+        raise ActionFailed("deadline: an ISO instant with its UTC offset", retryable=False)
+    task: dict[str, Any] = {"kind": "by_hand", "zh": zh, "en": en, "deadline": deadline.isoformat()}
+    reason = action.payload.get("reason")
+    if isinstance(reason, str) and reason:
+        task["reason"] = reason
+    return task
+
+
+def _instant(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return instant if instant.tzinfo is not None else None
 
 
 def _chat_id(action: ActionRecord, value: str | None, what: str) -> int:

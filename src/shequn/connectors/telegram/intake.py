@@ -1,7 +1,7 @@
 """Telegram updates into shequn: mapped to contract events and taken in like any other source."""
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -9,9 +9,11 @@ from sqlalchemy.orm import Session
 
 from shequn.connectors.telegram.bot import ALLOWED_UPDATES, TelegramBot
 from shequn.connectors.telegram.mapping import JoinRequest, map_updates
+from shequn.connectors.telegram.requests import Answered, answer_join_requests
 from shequn.engine.intake import IngestSummary
 from shequn.invite.models import InviteCodeRecord
 from shequn.invite.service import personal_code
+from shequn.kit.time import utc_now
 
 if TYPE_CHECKING:
     from shequn.wiring import Shequn
@@ -29,15 +31,24 @@ class Taken:
     summary: IngestSummary
     join_requests: list[JoinRequest]
     skipped: list[str]
+    answered: Answered = field(default_factory=Answered)
 
 
-def take_updates(shequn: "Shequn", updates: Iterable[object], *, bot_id: int) -> Taken:
-    """Map updates and ingest their events; redelivered updates change nothing (stable ids)."""
+def take_updates(
+    shequn: "Shequn", updates: Iterable[object], *, bot_id: int, bot: TelegramBot | None = None
+) -> Taken:
+    """Map updates, ingest their events and, with a bot, answer join requests as the org says;
+    redelivered updates change nothing (stable ids, one decision per request)."""
     org = shequn.settings.telegram_org or shequn.settings.default_org
     mapped = map_updates(updates, bot_id=bot_id, org=org)
     intake = shequn.intake(origin=ORIGIN, default_org=org)
     summary = intake.ingest((None, event) for event in mapped.events)
-    return Taken(summary, mapped.join_requests, mapped.skipped)
+    answered = (
+        answer_join_requests(shequn, bot, mapped.join_requests, default_org=org, now=utc_now())
+        if bot is not None and mapped.join_requests
+        else Answered()
+    )
+    return Taken(summary, mapped.join_requests, mapped.skipped, answered)
 
 
 def poll_once(
@@ -45,7 +56,7 @@ def poll_once(
 ) -> tuple[Taken, int | None]:
     """One getUpdates round; returns what it took and the offset that confirms it."""
     updates = bot.get_updates(offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES)
-    taken = take_updates(shequn, updates, bot_id=bot_id)
+    taken = take_updates(shequn, updates, bot_id=bot_id, bot=bot)
     ids = [
         update["update_id"]
         for update in updates

@@ -9,7 +9,7 @@
 # Ids are made of the group, the member and WeCom's own times, never of the delivery, so a
 # callback WeCom sends again (it retries until answered) is stored once.
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,11 +38,7 @@ def events_of(
     events: list[Event] = []
 
     def emit(event_id: str, kind: str, at: datetime, data: dict[str, Any]) -> None:
-        event: Event = {"id": event_id, "type": kind, "at": at.isoformat(), "source": SOURCE}
-        if org is not None:
-            event["org"] = org
-        event["data"] = data
-        events.append(event)
+        events.append(_event(event_id, kind, at, data, org=org))
 
     if change.change_type is ChatChangeType.DISMISS:
         emit(f"wecom-{chat}-dismissed", "group.dismissed", change.at, {"group": chat})
@@ -68,24 +64,74 @@ def events_of(
     else:
         return events
     for entry in _members(details):
-        member = entry["userid"]
-        if joined is not None and member not in joined:
-            continue
-        at = _instant(entry.get("join_time")) or change.at
-        nickname = entry.get("group_nickname") or entry.get("name") or member
-        emit(
-            f"wecom-{chat}-{member}-profile-{int(at.timestamp())}",
-            "member.upserted",
-            at,
-            {"member": member, "nickname": str(nickname)[:MAX_NICKNAME]},
-        )
-        emit(
-            f"wecom-{chat}-{member}-joined-{int(at.timestamp())}",
-            "member.joined",
-            at,
-            {"group": chat, "member": member, **_arrival(entry)},
-        )
+        if joined is None or entry["userid"] in joined:
+            events.extend(_join_events(chat, entry, fallback=change.at, org=org))
     return events
+
+
+def misses_callbacks(last_seen: str | None, change: ChatChange) -> bool:
+    """Whether callbacks were missed: the change does not follow the member version last seen."""
+    # With nothing seen yet there is nothing to follow; the first callback only sets the mark.
+    return (
+        last_seen is not None
+        and change.last_member_version is not None
+        and change.last_member_version != last_seen
+    )
+
+
+def missed_events(
+    change: ChatChange,
+    details: Mapping[str, Any],
+    *,
+    held: Collection[str],
+    org: str | None = None,
+) -> list[Event]:
+    """The joins and leaves the group's whole member list implies against the members shequn
+    holds (`held`), beyond the members the change itself names."""
+    chat = change.chat_id
+    named = set(change.changed_members)
+    entries = [entry for entry in _members(details) if entry["userid"] not in named]
+    present = {entry["userid"] for entry in entries}
+    events: list[Event] = []
+    for entry in entries:
+        if entry["userid"] not in held:
+            events.extend(_join_events(chat, entry, fallback=change.at, org=org))
+    # WeCom keeps no record of when a missed leave happened: it is dated by the change that
+    # revealed it and named by the member version it was seen at, so a repeat is a duplicate.
+    version = details.get("member_version") or change.member_version
+    mark = version if isinstance(version, str) and version else str(int(change.at.timestamp()))
+    for member in sorted(set(held) - present - named):
+        data = {"group": chat, "member": member, "reason": "unknown"}
+        event_id = f"wecom-{chat}-{member}-left-v{mark}"
+        events.append(_event(event_id, "member.left", change.at, data, org=org))
+    return events
+
+
+def _join_events(
+    chat: str, entry: Mapping[str, Any], *, fallback: datetime, org: str | None
+) -> list[Event]:
+    # Ids carry WeCom's join_time: the same join seen through a callback or through a re-read
+    # of the member list is stored once.
+    member = entry["userid"]
+    at = _instant(entry.get("join_time")) or fallback
+    seconds = int(at.timestamp())
+    nickname = entry.get("group_nickname") or entry.get("name") or member
+    profile = {"member": member, "nickname": str(nickname)[:MAX_NICKNAME]}
+    joined = {"group": chat, "member": member, **_arrival(entry)}
+    return [
+        _event(f"wecom-{chat}-{member}-profile-{seconds}", "member.upserted", at, profile, org=org),
+        _event(f"wecom-{chat}-{member}-joined-{seconds}", "member.joined", at, joined, org=org),
+    ]
+
+
+def _event(
+    event_id: str, kind: str, at: datetime, data: dict[str, Any], *, org: str | None
+) -> Event:
+    event: Event = {"id": event_id, "type": kind, "at": at.isoformat(), "source": SOURCE}
+    if org is not None:
+        event["org"] = org
+    event["data"] = data
+    return event
 
 
 def _arrival(entry: Mapping[str, Any]) -> dict[str, Any]:
