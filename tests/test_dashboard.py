@@ -15,7 +15,9 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import sync_playwright
 
 from shequn.app import create_app
-from shequn.kit.time import utc_now
+from shequn.campaign.playbook import load_playbook
+from shequn.campaign.service import start_campaign
+from shequn.kit.time import local_day, utc_now
 from shequn.web.models import StaffUser
 from shequn.web.rules import Role, hash_password, password_matches
 from shequn.wiring import Shequn
@@ -151,8 +153,14 @@ def server(shequn: Shequn) -> Iterator[str]:
 
 
 def test_an_operator_logs_in_reads_a_chart_decides_a_case_and_switches_language(
-    server: str, db_url: str
+    server: str, db_url: str, shequn: Shequn
 ) -> None:
+    playbook, source = load_playbook("double11")
+    first = local_day(utc_now(), "Asia/Shanghai") + timedelta(days=1)
+    with shequn.sessions.begin() as session:
+        context = shequn.context(session, "demo")
+        start_campaign(context, "demo", playbook, source, start=first, groups=["g-a"])
+        context.flush()
     shots = ARTIFACTS / ("dashboard-" + db_url.split(":", 1)[0])
     shots.mkdir(parents=True, exist_ok=True)
     flags: dict[str, Any] = {"executable_path": CHROMIUM, "args": [
@@ -191,6 +199,12 @@ def test_an_operator_logs_in_reads_a_chart_decides_a_case_and_switches_language(
         page.wait_for_url("**/dashboard/audit?decided=spam")
         assert page.locator("tr[data-member=spam]").count() == 0
         page.screenshot(path=str(shots / "audit.png"), full_page=True)
+
+        page.click("header a[href='/dashboard/campaigns']")
+        page.click(f"text=double11-{first:%Y%m%d}")
+        steps = page.locator("section.timeline[data-group=g-a] tr[data-step=d1-fission]")
+        assert steps.get_attribute("data-status") == "planned"
+        page.screenshot(path=str(shots / "campaign.png"), full_page=True)
 
         page.click("text=English")
         assert page.locator("header nav a").first.inner_text() == "Overview"

@@ -136,6 +136,52 @@ WORDS: dict[str, dict[str, str]] = {
     "gift_cost": {"zh": "礼品成本", "en": "Gifts"},
     "coupon_cost": {"zh": "优惠券成本", "en": "Coupons"},
     "cost": {"zh": "总成本", "en": "Cost"},
+    "campaigns": {"zh": "活动", "en": "Campaigns"},
+    "campaign": {"zh": "活动", "en": "Campaign"},
+    "playbook": {"zh": "方案", "en": "Playbook"},
+    "start": {"zh": "开始日期", "en": "Start"},
+    "steps": {"zh": "步骤", "en": "Steps"},
+    "step": {"zh": "步骤", "en": "Step"},
+    "reason": {"zh": "说明", "en": "Reason"},
+    "next_at": {"zh": "下次执行", "en": "Next"},
+    "day_n": {"zh": "第 {n} 天", "en": "Day {n}"},
+    "whole_org": {"zh": "全企业", "en": "Whole org"},
+    "no_runs": {"zh": "还没有活动", "en": "No campaigns yet"},
+    "pause": {"zh": "暂停", "en": "Pause"},
+    "resume": {"zh": "继续", "en": "Resume"},
+    "cancel": {"zh": "取消", "en": "Cancel"},
+    "changed": {"zh": "已更新", "en": "Updated"},
+    "run_running": {"zh": "进行中", "en": "Running"},
+    "run_paused": {"zh": "已暂停", "en": "Paused"},
+    "run_cancelled": {"zh": "已取消", "en": "Cancelled"},
+    "step_planned": {"zh": "待执行", "en": "Planned"},
+    "step_deferred": {"zh": "已顺延", "en": "Deferred"},
+    "step_held": {"zh": "暂停中", "en": "Held"},
+    "step_done": {"zh": "已完成", "en": "Done"},
+    "step_dropped": {"zh": "已放弃", "en": "Dropped"},
+    "step_skipped": {"zh": "已跳过", "en": "Skipped"},
+    "step_failed": {"zh": "失败", "en": "Failed"},
+    "step_cancelled": {"zh": "已取消", "en": "Cancelled"},
+    "mall": {"zh": "积分商城", "en": "Points mall"},
+    "items": {"zh": "商品", "en": "Items"},
+    "item": {"zh": "商品", "en": "Item"},
+    "sku": {"zh": "编号", "en": "SKU"},
+    "name": {"zh": "名称", "en": "Name"},
+    "price": {"zh": "积分价", "en": "Price (points)"},
+    "stock": {"zh": "库存", "en": "Stock"},
+    "limit": {"zh": "每人限兑", "en": "Limit per member"},
+    "unlimited": {"zh": "不限", "en": "No limit"},
+    "on_offer": {"zh": "上架", "en": "Active"},
+    "no_items": {"zh": "商城还没有商品", "en": "The mall has no items yet"},
+    "redemptions": {"zh": "最近兑换", "en": "Latest redemptions"},
+    "fulfil": {"zh": "发放", "en": "Fulfil"},
+    "settled": {"zh": "已处理兑换", "en": "Settled"},
+    "item_gift": {"zh": "礼品", "en": "Gift"},
+    "item_coupon": {"zh": "优惠券", "en": "Coupon"},
+    "item_service": {"zh": "服务", "en": "Service"},
+    "redemption_held": {"zh": "待发放", "en": "Held"},
+    "redemption_fulfilled": {"zh": "已发放", "en": "Fulfilled"},
+    "redemption_cancelled": {"zh": "已取消", "en": "Cancelled"},
 }
 
 WEEKDAYS: dict[str, tuple[str, ...]] = {
@@ -151,3 +197,15 @@ def weekday_names(lang: str) -> tuple[str, ...]:
 def translator(lang: str) -> Callable[[str], str]:
     chosen = lang if lang in LANGUAGES else "zh"
     return lambda key: WORDS[key][chosen]
+
+
+def labeller(lang: str) -> Callable[[str, str], str]:
+    """A stored status or kind in words, e.g. ("step", "held") → 暂停中; an unknown one as is,
+    since a newer version may store values this one has no words for."""
+    chosen = lang if lang in LANGUAGES else "zh"
+
+    def label(prefix: str, value: str) -> str:
+        words = WORDS.get(f"{prefix}_{value}")
+        return value if words is None else words[chosen]
+
+    return label

@@ -31,6 +31,7 @@ from shequn.kit.time import utc_now
 from shequn.lottery.models import DrawRecord
 from shequn.member.models import GroupMember
 from shequn.member.service import nicknames
+from shequn.web.campaign_pages import router as campaign_router
 from shequn.web.charts import Series, bar_line_svg, heatmap_svg
 from shequn.web.common import (
     COOKIE,
@@ -51,6 +52,7 @@ from shequn.web.common import (
 )
 from shequn.web.i18n import translator, weekday_names
 from shequn.web.insight_pages import router as insight_router
+from shequn.web.mall_pages import router as mall_router
 from shequn.web.member_pages import router as member_router
 from shequn.web.models import StaffSession, StaffUser
 from shequn.web.ops_pages import router as ops_router
@@ -437,3 +439,5 @@ def fission_boards(request: Request, visit: Signed) -> HTMLResponse:
 router.include_router(insight_router)
 router.include_router(member_router)
 router.include_router(ops_router)
+router.include_router(campaign_router)
+router.include_router(mall_router)

@@ -24,12 +24,17 @@ class Permission(StrEnum):
     MANAGE_STAFF = "manage_staff"
     # Seeing a member's whole phone number; every reveal is written to the staff audit log.
     REVEAL_PHONE = "reveal_phone"
+    # Pausing, resuming or cancelling a campaign acts on every group it runs in.
+    RUN_CAMPAIGNS = "run_campaigns"
+    # Fulfilling or cancelling a redemption spends or returns a member's points.
+    SETTLE_REDEMPTIONS = "settle_redemptions"
 
 
 # The whole policy in one place. Analysts read figures only, never personal data; a store
 # manager sees everything of their own store's groups and nothing of any other store; an
 # operator sees the groups they own (and their store's, when they have one), and works on
-# members without reading their phone numbers.
+# members without reading their phone numbers. Campaigns and the mall's redemptions are run
+# by owners and admins alone: they span stores, and points are money to members.
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.OWNER: frozenset(Permission),
     Role.ADMIN: frozenset(Permission),
