@@ -35,6 +35,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/audit_eval.py
 	$(BIN)/python bench/lottery.py
+	$(BIN)/python bench/report_latency.py --groups 10000 --events 60000 --repeat 5
+	$(BIN)/python bench/simulate.py --scenario brand-10k
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
