@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from shequn.audit.models import AuditCase, AuditRestore, AuditStrike
 from shequn.audit.service import decide, flagged_members
 from shequn.cli.audit import audit_app
-from shequn.engine.models import ActionRecord
+from shequn.engine.models import ActionRecord, ActionStatus
 from shequn.wiring import Shequn
 from tests.conftest import event, ingest
 
@@ -246,11 +246,40 @@ def test_wecom_kicks_and_restores_carry_reason_and_group_for_an_operator_task(
         kick.payload["reason"]["en"]
         == "broke the group rules (posting a link), offence 2 after a warning"
     )
-    # The kick is still only in the outbox, yet it can already be undone.
+    # WeCom cannot kick by API: the dispatcher leaves the kick waiting for an employee.
+    with shequn.sessions.begin() as session:
+        waiting = session.get(ActionRecord, kick.id)
+        assert waiting is not None
+        waiting.status = ActionStatus.AWAITING
+    # A private word, and the kick is undone before anyone carried it out.
+    assert cli(shequn, "restore", "w7", "--group", "wc-1", "--by", "小王").exit_code == 0
+    withdrawn = actions(shequn, "kick_member")[0]
+    assert (withdrawn.status, withdrawn.last_error) == ("failed", "withdrawn: restored by 小王")
+    # Not yet removed: the member is still in, so there is nobody to add back.
+    assert actions(shequn, "restore_member") == []
+    # Once the employee has removed them (WeCom reports it), restoring asks to add them back.
+    ingest(shequn, [event("k-w7", "member.left", "2020-11-07T11:00:00",
+                          {"group": "wc-1", "member": "w7", "reason": "kicked"}, source="wecom")])  # fmt: skip
     assert cli(shequn, "restore", "w7", "--group", "wc-1", "--by", "小王").exit_code == 0
     restore = actions(shequn, "restore_member")[0]
     assert (restore.platform, restore.payload["group_name"]) == ("wecom", "wc-1 女装福利群")
     assert restore.payload["reason"] == {"zh": "小王 恢复入群", "en": "restored by 小王"}
+
+
+def test_a_kick_still_in_the_outbox_is_withdrawn_by_a_restore_and_never_sent(
+    shequn: Shequn,
+) -> None:
+    ingest(shequn, [
+        group("old-1"), profile("u5", "小美"), joined("u5", "old-1", "2020-11-07T09:00:00"),
+        said("m1", "u5", "old-1", "2020-11-07T10:00:00", "一件代发"),
+        said("m2", "u5", "old-1", "2020-11-07T10:05:00", "www.pifa.cn"),
+    ])  # fmt: skip
+    assert [a.status for a in actions(shequn, "kick_member")] == ["pending"]
+    assert cli(shequn, "restore", "u5", "--by", "小王").exit_code == 0
+    kick = actions(shequn, "kick_member")[0]
+    assert (kick.status, kick.last_error) == ("failed", "withdrawn: restored by 小王")
+    # The member never left the group: there is nothing to re-admit.
+    assert actions(shequn, "restore_member") == []
 
 
 def test_a_member_the_audit_kicked_is_restored_and_counts_again(shequn: Shequn) -> None:

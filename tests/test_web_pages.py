@@ -1,5 +1,7 @@
 """Members, heatmap, lifecycle, tasks, outbox, staff log, phones and CSV: each within scope."""
 
+import csv
+import io
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -318,3 +320,30 @@ def test_the_roi_page_lists_each_campaign_within_scope(shop: Shequn, app_of: Tes
     assert exported[0].startswith("campaign,name,from,to,orders,gmv")
     assert len(exported) == 2
     assert 'data-campaign="c-g-a"' in manager.get("/dashboard/roi?lang=en").text
+
+
+def test_another_stores_first_group_and_inviter_stay_hidden_and_csv_never_runs_formulas(
+    shop: Shequn, app_of: TestClient
+) -> None:
+    # ux came in through store B's group, invited by ub, and later joined store A's group.
+    now = utc_now().astimezone()
+    ingest(shop, [
+        event("j6", "member.joined", now.isoformat(timespec="seconds"),
+              {"group": "g-b", "member": "ux", "inviter": "ub"}),
+        event("m7", "member.upserted", now.isoformat(timespec="seconds"),
+              {"member": "ux", "nickname": '=HYPERLINK("http://x.example")'}),
+        event("j7", "member.joined", (now + timedelta(minutes=1)).isoformat(timespec="seconds"),
+              {"group": "g-a", "member": "ux"}),
+    ])  # fmt: skip
+    manager, _ = as_staff(app_of, "manager-a")
+    exported = manager.get("/dashboard/members?q=ux&format=csv").text.lstrip("\ufeff")
+    row = next(csv.DictReader(io.StringIO(exported)))
+    assert (row["id"], row["first_group"], row["first_inviter"]) == ("ux", "", "")
+    # A nickname a spreadsheet would run is written as text.
+    assert row["nickname"] == '\'=HYPERLINK("http://x.example")'
+    page = manager.get("/dashboard/members/ux").text
+    assert "g-b" not in page
+    assert "B店会员" not in page
+    boss, _ = as_staff(app_of, "boss")
+    everything = boss.get("/dashboard/members?q=ux&format=csv").text.lstrip("\ufeff")
+    assert next(csv.DictReader(io.StringIO(everything)))["first_group"] == "g-b"

@@ -56,6 +56,8 @@ class FakeWeCom:
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.confirmed = False
+        # WeCom's answer for a send it refused (2: not a friend, 3: sent already today).
+        self.refused: int | None = None
         self.members = list(GROUP_CHAT["member_list"])
         self.app = FastAPI()
         self.app.get("/cgi-bin/gettoken")(self.gettoken)
@@ -79,7 +81,7 @@ class FakeWeCom:
             return {"errcode": 0, "errmsg": "ok", "msgid": "msgGCAAAXtWyujaWJHDDGi0mACAAAA",
                     "fail_list": []}  # fmt: skip
         if path == "get_groupmsg_send_result":
-            status = 1 if self.confirmed else 0
+            status = self.refused or (1 if self.confirmed else 0)
             return {"errcode": 0, "errmsg": "ok", "next_cursor": "", "send_list": [
                 {"chat_id": CHAT, "userid": OWNER, "status": status, "send_time": 1730990000},
             ]}  # fmt: skip
@@ -357,6 +359,23 @@ def test_a_group_post_becomes_a_group_send_the_owner_confirms(
         "get_groupmsg_send_result",
     ]  # fmt: skip
     assert (record(wecom, "p1").status, record(wecom, "p1").attempts) == (ActionStatus.SENT, 1)
+
+
+def test_a_group_send_wecom_refused_fails_instead_of_counting_as_sent(
+    wecom: Shequn, wecom_api: tuple[FakeWeCom, str]
+) -> None:
+    fake, _ = wecom_api
+    post = Action(
+        id="p3", org="demo", kind=ActionKind.SEND_MESSAGE, cause="campaign:teaser",
+        platform="wecom", group=CHAT, payload={"text": "明天有惊喜", "sender": OWNER},
+    )  # fmt: skip
+    decide(wecom, post)
+    now = utc_now()
+    assert dispatch_due(wecom.sessions, wecom.registry, now=now) == {"awaiting": 1}
+    fake.refused = 3
+    checked = now + timedelta(minutes=5)
+    assert dispatch_due(wecom.sessions, wecom.registry, now=checked) == {"failed": 1}
+    assert record(wecom, "p3").last_error == "WeCom did not send the group message (status 3)"
 
 
 def test_a_group_send_nobody_confirms_fails_at_its_deadline(

@@ -316,7 +316,8 @@ def kicked_groups(session: Session, org: str, member_id: str) -> dict[str, int |
             ActionRecord.org == org,
             ActionRecord.member_id == member_id,
             ActionRecord.kind == ActionKind.KICK_MEMBER.value,
-            ActionRecord.status == ActionStatus.PENDING,
+            # Awaiting: a WeCom kick waits for an employee; it can still be undone.
+            ActionRecord.status.in_((ActionStatus.PENDING, ActionStatus.AWAITING)),
         )
     )
     for target, created_at in pending:
@@ -341,6 +342,30 @@ class Restored:
     groups: list[str]
     cleared: int
     lifted_kick_decision: bool
+
+
+def withdraw_kicks(
+    context: Context, org: str, member_id: str, groups: Collection[str], *, by: str
+) -> dict[str, str]:
+    """Kicks of the member still owed in these groups are withdrawn (marked failed, with why),
+    so a restore is never followed by the kick it undid. Returns the groups and statuses."""
+    owed = context.session.scalars(
+        select(ActionRecord).where(
+            ActionRecord.org == org,
+            ActionRecord.member_id == member_id,
+            ActionRecord.kind == ActionKind.KICK_MEMBER.value,
+            ActionRecord.group_id.in_(sorted(groups)),
+            ActionRecord.status.in_((ActionStatus.PENDING, ActionStatus.AWAITING)),
+        )
+    ).all()
+    withdrawn: dict[str, str] = {}
+    for action in owed:
+        if action.group_id is None:
+            continue
+        withdrawn[action.group_id] = action.status
+        action.status, action.done_at = ActionStatus.FAILED, context.now
+        action.last_error = f"withdrawn: restored by {by}"[:1000]
+    return withdrawn
 
 
 def restore(
@@ -385,6 +410,7 @@ def restore(
     for row in cleared:
         row.cleared_at, row.cleared_by = context.now, by
         rows.remove(row)
+    withdrawn = withdraw_kicks(context, org, member_id, targets, by=by)
     for group_id in targets:
         record = AuditRestore(
             org=org, member=member_id, group_id=group_id, stint=kicked.get(group_id),
@@ -392,6 +418,10 @@ def restore(
         )  # fmt: skip
         session.add(record)
         session.flush()
+        place = context.rows.get(GroupMember, (org, group_id, member_id))
+        if group_id in withdrawn and place is not None and place.is_member:
+            # The kick was withdrawn before anyone carried it out: nothing to re-admit.
+            continue
         found = context.rows.get(Group, (org, group_id))
         said = f":{note}" if note else ""
         context.emit(Action(

@@ -77,6 +77,19 @@ def page(request: Request, name: str, *, lang: str, **values: Any) -> HTMLRespon
     return response
 
 
+# Text a spreadsheet would run as a formula: members choose their own nicknames.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """None as empty; text that would start a formula gets a leading apostrophe."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def csv_response(
     filename: str, columns: Sequence[str], rows: Iterable[Mapping[str, object]]
 ) -> Response:
@@ -85,7 +98,7 @@ def csv_response(
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow(["" if row.get(column) is None else row.get(column) for column in columns])
+        writer.writerow([spreadsheet_safe(row.get(column)) for column in columns])
     return Response(
         "\ufeff" + out.getvalue(),
         media_type="text/csv; charset=utf-8",

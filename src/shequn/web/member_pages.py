@@ -56,10 +56,13 @@ def member_search(request: Request, visit: Signed, q: str = "", format: str = "h
     require(visit, Permission.VIEW_MEMBERS)
     with shequn_of(request).sessions() as session:
         found = search_members(session, visit.staff, q)
+        groups = visible_groups(session, visit.staff)
         rows = [
             {"id": m.id, "nickname": m.nickname or "", "platform": m.platform,
-             "channel": m.channel or m.first_via_code or "", "first_inviter": m.first_inviter,
-             "first_group": m.first_group, "first_seen_at": m.first_seen_at.isoformat()}
+             "channel": m.channel or m.first_via_code or "",
+             "first_inviter": m.first_inviter if m.first_group in groups else None,
+             "first_group": m.first_group if m.first_group in groups else None,
+             "first_seen_at": m.first_seen_at.isoformat()}
             for m in found
         ]  # fmt: skip
     if format == "csv":
@@ -105,6 +108,7 @@ def profile_of(session: Session, visit: Visit, member_id: str) -> dict[str, Any]
                                     AuditDecision.member == member_id)
         .order_by(AuditDecision.id)
     ).all()  # fmt: skip
+    first_seen_here = member.first_group in groups
     names = nicknames(session, staff.org,
                       [r.member_id for r in invitees] + [member.first_inviter or ""])  # fmt: skip
     tags = [tag for tag, has in (("buyer", bool(orders)), ("inviter", bool(invitees)),
@@ -113,9 +117,12 @@ def profile_of(session: Session, visit: Visit, member_id: str) -> dict[str, Any]
         "id": member.id, "nickname": member.nickname or "", "gender": member.gender,
         "signature": member.signature or "", "platform": member.platform,
         "channel": member.channel or member.first_via_code or "",
-        "first_seen_at": member.first_seen_at, "first_group": member.first_group,
-        "inviter": member.first_inviter,
-        "inviter_name": names.get(member.first_inviter or "", member.first_inviter),
+        "first_seen_at": member.first_seen_at,
+        # Where the member first came in, and by whom, only when that group is the staff's.
+        "first_group": member.first_group if first_seen_here else None,
+        "inviter": member.first_inviter if first_seen_here else None,
+        "inviter_name": names.get(member.first_inviter or "", member.first_inviter)
+        if first_seen_here else None,
         "phone": masked_phone(session, staff.org, member), "tags": tags,
         "groups": [{"id": s.group_id, "name": groups[s.group_id].name, "is_member": s.is_member,
                     "stints": s.stints} for s in stays if s.group_id in groups],

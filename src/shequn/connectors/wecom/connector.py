@@ -26,6 +26,8 @@ TASK_DEADLINE = timedelta(days=3)
 CHECK_EVERY = timedelta(minutes=5)
 # get_groupmsg_send_result's status for "not sent yet"; 1 sent, 2 and 3 will never be.
 NOT_SENT = 0
+# get_groupmsg_send_result: 1 sent; 2 and 3 are WeCom's refusals (not a friend, sent already).
+SENT = 1
 
 # How often a removal (or re-admission) by hand is looked for in the group's member list.
 MEMBERSHIP_CHECK_EVERY = timedelta(minutes=15)
@@ -157,7 +159,13 @@ class WeComConnector:
         msgid, sender = task.get("msgid"), task.get("sender")
         if isinstance(msgid, str) and isinstance(sender, str):
             entries = self.runner.run(self.client.groupmsg_send_result(msgid, sender))
-            return bool(entries) and all(entry.get("status") != NOT_SENT for entry in entries)
+            refused = sorted({str(e.get("status")) for e in entries} - {str(NOT_SENT), str(SENT)})
+            if refused:
+                raise ActionFailed(
+                    f"WeCom did not send the group message (status {', '.join(refused)})",
+                    retryable=False,
+                )
+            return bool(entries) and all(entry.get("status") == SENT for entry in entries)
         check = task.get("check")
         if check in ("absent", "present") and action.group_id and action.member_id:
             details = self.runner.run(self.client.groupchat_get(action.group_id))
