@@ -37,7 +37,7 @@ def test_check_accepts_the_built_in_playbook() -> None:
     assert result.exit_code == 0, result.output
     assert (
         result.stdout.strip()
-        == "ok 通过: double11 — 5 days 天, 28 steps 步, segments 分组 new, old"
+        == "ok 通过: double11 — 5 days 天, 27 steps 步, segments 分组 new, old"
     )
 
 
@@ -107,9 +107,9 @@ def test_start_list_show_pause_and_cancel(shequn: Shequn) -> None:
         campaign_app, ["start", "double11", "--start", START, "--db", db, "--org", "demo"]
     )
     assert started.exit_code == 0, started.output
-    assert "campaign 活动 double11-20310110 started 已开始: 47 steps scheduled" in started.stdout
+    assert "campaign 活动 double11-20310110 started 已开始: 45 steps scheduled" in started.stdout
     with shequn.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(JobRecord)) == 47
+        assert session.scalar(select(func.count()).select_from(JobRecord)) == 45
     again = runner.invoke(
         campaign_app, ["start", "double11", "--start", START, "--db", db, "--org", "demo"]
     )
@@ -122,7 +122,7 @@ def test_start_list_show_pause_and_cancel(shequn: Shequn) -> None:
     assert listed == [{
         "id": "double11-20310110", "playbook": "double11", "start": START,
         "timezone": "Asia/Shanghai", "lang": "zh", "groups": ["new-3", "old-1"],
-        "status": "running", "steps": {"planned": 47},
+        "status": "running", "steps": {"planned": 45},
     }]  # fmt: skip
     paused = runner.invoke(
         campaign_app, ["pause", "double11-20310110", "--db", db, "--org", "demo"]
@@ -137,7 +137,7 @@ def test_start_list_show_pause_and_cancel(shequn: Shequn) -> None:
     )
     timeline = json.loads(shown.stdout)
     assert timeline["status"] == "cancelled"
-    assert timeline["steps"] == {"cancelled": 47}
+    assert timeline["steps"] == {"cancelled": 45}
     assert timeline["timeline"][0] == {
         "step": "d1-rename", "group": "new-3", "day": 1, "kind": "rename",
         "at": "2031-01-10T09:00:00+08:00", "status": "cancelled", "reason": "campaign cancelled",

@@ -112,6 +112,13 @@ def test_an_amount_off_never_takes_the_price_below_zero() -> None:
     assert (priced.payable, priced.applied) == (0, {0: 6000})
 
 
+def test_a_discount_from_300_applies_to_600_but_not_to_a_299_order() -> None:
+    from_300 = CouponTerms(CouponKind.DISCOUNT, rate=450, threshold=30000)
+    assert quote(ITEM, [from_300]).payable == 27000
+    small = quote(29900, [from_300])
+    assert (small.payable, small.refused) == (29900, {0: Refusal.BELOW_THRESHOLD})
+
+
 def test_a_discount_rounds_half_up_to_the_fen() -> None:
     # ¥0.99 at 4.5折 is 44.55 fen: 45.
     assert quote(99, [DISCOUNT_45]).payable == 45

@@ -158,6 +158,19 @@ def test_an_expired_template_issues_nothing(shequn: Shequn) -> None:
     assert statuses(shequn) == {}
 
 
+def test_an_order_paid_entirely_by_coupon_keeps_the_coupon_used(shequn: Shequn) -> None:
+    community(shequn)
+    run(shequn, templates)
+    run(shequn, lambda c: issue_coupon(c, org="demo", member="u1", template="c100", cause="day2"))
+    code = coupon_codes(shequn, "u1")["c100"]
+    # Nothing was paid and nothing refunded: the coupon is spent, not given back.
+    ingest(shequn, [paid(1, "u1", "2020-11-11T20:31:00", coupon=code, amount="0.00")])
+    assert statuses(shequn) == {code: ("redeemed", "o1")}
+    ingest(shequn, [event("refund-1", "order.refunded", "2020-11-11T21:00:00", {"order": "o1"},
+                          source="shop")])  # fmt: skip
+    assert statuses(shequn) == {code: ("issued", None)}
+
+
 def test_45_discount_and_100_off_stack_on_a_600_dress_to_170(shequn: Shequn) -> None:
     community(shequn)
     run(shequn, templates)

@@ -29,11 +29,11 @@ def test_double11_plans_five_days_for_old_and_new_groups() -> None:
     days = sorted({day for _group, day, _at, _step in timeline})
     assert days == [1, 2, 3, 4, 5]
     assert timeline[0] == ("new-3", 1, "11-07 09:00", "d1-rename")
-    assert timeline[-1] == ("old-2", 5, "11-11 22:00", "d5-sign-in")
+    assert timeline[-1] == ("old-2", 5, "11-11 20:30", "d5-last-call")
     per_group = {group: sum(1 for g, *_ in timeline if g == group) for group in
                  ("old-1", "old-2", "new-3", "new-4", None)}  # fmt: skip
     # New groups: the rename, notice, story, day-2 draw, repeat, coupons and shop link on top.
-    assert per_group == {"old-1": 20, "old-2": 20, "new-3": 26, "new-4": 26, None: 1}
+    assert per_group == {"old-1": 19, "old-2": 19, "new-3": 25, "new-4": 25, None: 1}
 
 
 def test_every_evening_has_its_20_30_event_in_every_group() -> None:
@@ -134,6 +134,21 @@ def test_a_bad_playbook_is_rejected_with_every_problem_and_its_line() -> None:
     assert len(lines) == 7
 
 
+def test_a_template_that_fails_on_every_run_is_rejected_at_check_time() -> None:
+    source = (
+        "name: x\ndays: 1\nvariables:\n  sale_price: '600'\nsteps:\n"
+        "  - id: a\n    day: 1\n    at: '20:30'\n    kind: message\n"
+        "    text: 到手价 {{ sale_price * 0.45 }},现在 {{ members }} 人\n"
+    )
+    with pytest.raises(PlaybookError) as raised:
+        parse_playbook(source, file="x.yaml")
+    [problem] = [str(p) for p in raised.value.problems]
+    assert problem.startswith("x.yaml:10:11: text: template fails when rendered: TypeError:")
+    # The same text written with a filter that makes the number renders.
+    fixed = source.replace("sale_price * 0.45", "(sale_price | float * 0.45) | round(2)")
+    assert parse_playbook(fixed, file="x.yaml").step("a").id == "a"
+
+
 def test_a_yaml_syntax_error_names_its_line() -> None:
     with pytest.raises(PlaybookError) as raised:
         parse_playbook("name: x\ndays: 1\nsteps:\n  - id: [a\n", file="x.yaml")
@@ -188,7 +203,8 @@ def test_plan_days_and_times_come_from_the_start_date() -> None:
     playbook, _source = load_playbook("double11")
     planned = plan_campaign(playbook, start=START, groups=FOUR_GROUPS[2:3], timezone="UTC")
     first, last = planned[0], planned[-1]
-    assert last.due_at - first.due_at == timedelta(days=4, hours=13)
+    # Day 1 09:00 (the rename) to day 5 20:30 (the last call).
+    assert last.due_at - first.due_at == timedelta(days=4, hours=11, minutes=30)
 
 
 def test_a_lottery_is_set_up_before_its_draw() -> None:

@@ -5,7 +5,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta
+from jinja2 import (
+    StrictUndefined,
+    Template,
+    TemplateError,
+    TemplateRuntimeError,
+    TemplateSyntaxError,
+    meta,
+)
 from jinja2.sandbox import SandboxedEnvironment
 
 # What every step's text may use; a playbook's own `variables` and a few per-kind names add to it.
@@ -27,6 +34,13 @@ KIND_VARIABLES: Mapping[str, frozenset[str]] = {
     "lottery": frozenset({"prize", "draw_at"}),
 }
 
+# What the check renders each template with: numbers where the live values are numbers.
+SAMPLES: Mapping[str, Any] = {
+    "members": 100, "day": 1, "days": 5, "countdown": 4, "group": "示例群", "group_id": "g-1",
+    "campaign": "double11", "date": "2026-11-11", "time": "20:30",
+    "leaderboard": "1. 小美 120", "line": "今晚8:30,群内抽奖", "prize": "连衣裙", "draw_at": "20:30",
+}  # fmt: skip
+
 # Members and operators read these texts; nothing in them is HTML.
 _ENVIRONMENT = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
@@ -46,13 +60,20 @@ def check_template(source: str, *, known: frozenset[str]) -> list[TemplateProble
     except TemplateSyntaxError as error:
         return [TemplateProblem(error.lineno or 1, f"template syntax error: {error.message}")]
     problems = []
-    for name in sorted(meta.find_undeclared_variables(parsed) - known):
+    named = meta.find_undeclared_variables(parsed)
+    for name in sorted(named - known):
         problems.append(
             TemplateProblem(
                 _line_of(source, name),
                 f"unknown template variable {name!r} (known: {', '.join(sorted(known))})",
             )
         )
+    if not problems:
+        # A template can parse and still fail on every run ("{{ price * 0.45 }}" on text).
+        try:
+            render(source, {name: SAMPLES.get(name, "示例") for name in named})
+        except TemplateError as error:
+            problems.append(TemplateProblem(1, f"template fails when rendered: {error}"))
     return problems
 
 
@@ -70,5 +91,11 @@ def _compiled(source: str) -> Template:
 
 
 def render(source: str, values: Mapping[str, Any]) -> str:
-    """Render one checked template; an undefined value raises instead of printing nothing."""
-    return _compiled(source).render(**values).strip()
+    """Render one checked template; an undefined value raises instead of printing nothing, and
+    any other failure (arithmetic on text, 1/0) is a TemplateError too."""
+    try:
+        return _compiled(source).render(**values).strip()
+    except TemplateError:
+        raise
+    except Exception as error:
+        raise TemplateRuntimeError(f"{type(error).__name__}: {error}") from error

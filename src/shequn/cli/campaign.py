@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 import typer
+from jinja2 import TemplateError
 from rich.table import Table
 from sqlalchemy import select
 
@@ -106,7 +107,7 @@ def playbook_plan(
             rows = plan_rows(
                 context, org_id, playbook, start=first, groups=_groups(groups), lang=lang
             )
-        except CampaignError as error:
+        except (CampaignError, TemplateError) as error:
             fail(str(error))
         session.rollback()
     if as_json:

@@ -8,6 +8,7 @@ from shequn.commerce.mechanics import DEADLINE_JOB, run_deadline
 from shequn.commerce.models import Order, OrderAttribution
 from shequn.commerce.orders import (
     attribute,
+    is_refunded_in_full,
     load_orders,
     note_refund,
     note_refund_amount,
@@ -41,9 +42,9 @@ def on_order_paid(context: Context, event: Event) -> None:
     # The projection kept a newer order.paid: this older copy changes nothing.
     if order is None or order.paid_key != event.key:
         return
-    attribution = attribute(context, order)
+    attribute(context, order)
     redeem_coupons(context, order)
-    if attribution.refunded >= attribution.amount:
+    if is_refunded_in_full(context, order):
         restore_coupons(context, order, at=event.at)
     reward_referral(context, order)
 

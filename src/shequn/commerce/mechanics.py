@@ -19,9 +19,9 @@ from shequn.commerce.models import (
     GroupBuyTeam,
     HelpKind,
     Order,
-    OrderAttribution,
     Product,
 )
+from shequn.commerce.orders import is_refunded_in_full
 from shequn.commerce.rules import (
     CommerceRuleError,
     CouponKind,
@@ -432,8 +432,7 @@ def share_order(
     row = context.session.get(Order, (org, order))
     if row is None:
         raise CommerceNotFound("order", order, org)
-    attribution = context.session.get(OrderAttribution, (org, order))
-    if attribution is not None and attribution.refunded >= attribution.amount:
+    if is_refunded_in_full(context, row):
         raise CommerceRefusal("refunded", f"order {order} was refunded")
     coupon_template = template_of(context.session, org, template)
     if coupon_template.kind != CouponKind.AMOUNT_OFF:

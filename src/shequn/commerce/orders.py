@@ -117,6 +117,13 @@ def refunded_of(context: Context, order: Order) -> int:
     return refunded_total(order.amount, order_book(context).refunds[(order.org, order.id)])
 
 
+def is_refunded_in_full(context: Context, order: Order) -> bool:
+    """Refunds so far return all of it; an order paid ¥0 (all by coupon) needs a refund too."""
+    load_orders(context, [(order.org, order.id)])
+    refunds = order_book(context).refunds[(order.org, order.id)]
+    return bool(refunds) and refunded_total(order.amount, refunds) >= order.amount
+
+
 def _campaigns(context: Context, org: str) -> list[CampaignWindow]:
     def load() -> list[CampaignWindow]:
         rows = context.session.scalars(select(CampaignRecord).where(CampaignRecord.org == org))
@@ -208,7 +215,7 @@ def note_refund(context: Context, org: str, order_id: str, *, at: datetime) -> N
     if order is None or row is None:
         return
     row.refunded = refunded_of(context, order)
-    if row.refunded >= row.amount:
+    if is_refunded_in_full(context, order):
         restore_coupons(context, order, at=at)
 
 

@@ -103,7 +103,8 @@ def quote(gross: int, coupons: Sequence[CouponTerms]) -> Quote:
     off, whose threshold is met by the amount after the discount; never below zero.
 
     ¥600 at 4.5折 is ¥270, then ¥100 off: ¥170. A ¥300 − ¥50 coupon no longer applies to that
-    ¥270. Indexes in `applied` / `refused` are positions in `coupons`.
+    ¥270. A discount with a threshold (满300打4.5折) needs the order's price to meet it.
+    Indexes in `applied` / `refused` are positions in `coupons`.
     """
     applied: dict[int, int] = {}
     refused: dict[int, Refusal] = {}
@@ -114,6 +115,10 @@ def quote(gross: int, coupons: Sequence[CouponTerms]) -> Quote:
             continue
         if discount_used:
             refused[index] = Refusal.DOES_NOT_STACK
+            continue
+        if gross < terms.threshold:
+            # 满300打4.5折: the discount's own threshold is met by the order's price.
+            refused[index] = Refusal.BELOW_THRESHOLD
             continue
         discount_used = True
         new = discounted(after, terms.rate)

@@ -28,7 +28,7 @@ from shequn.commerce.rules import (
 )
 from shequn.commerce.texts import say, yuan
 from shequn.engine.action import Action, ActionKind
-from shequn.engine.context import Context
+from shequn.engine.context import CHUNK, Context
 from shequn.group.models import Group
 from shequn.kit.ids import stable_id
 from shequn.kit.time import zone
@@ -311,12 +311,14 @@ def drop_coupons(context: Context, *, org: str, group: str, template: str, cause
     ]
     held = _held(session, org, template, members)
     codes = {member: coupon_code(org, template, member, cause) for member in members}
-    existing = set(
-        session.scalars(
-            select(Coupon.code).where(Coupon.org == org, Coupon.cause == cause[:300],
-                                      Coupon.template == template)
-        )
-    )  # fmt: skip
+    # This group's codes by key: one cause may drop into thousands of groups.
+    wanted = sorted(codes.values())
+    existing: set[str] = set()
+    for start in range(0, len(wanted), CHUNK):
+        existing.update(session.scalars(
+            select(Coupon.code).where(Coupon.org == org,
+                                      Coupon.code.in_(wanted[start : start + CHUNK]))
+        ))  # fmt: skip
     issued = 0
     for member in members:
         if codes[member] in existing:
