@@ -2,6 +2,7 @@
 kick on the second, and every kick can be undone."""
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -11,6 +12,7 @@ from shequn.audit.models import AuditCase, AuditRestore, AuditStrike
 from shequn.audit.service import decide, flagged_members
 from shequn.cli.audit import audit_app
 from shequn.engine.models import ActionRecord, ActionStatus
+from shequn.invite.service import InviteQuery, count_invites_as_of
 from shequn.wiring import Shequn
 from tests.conftest import event, ingest
 
@@ -337,3 +339,24 @@ def test_a_direct_warning_and_kept_messages_follow_the_orgs_settings(shequn: She
     ingest(shequn, [*COMMUNITY, said("m1", "u5", "old-1", "2020-11-07T10:00:00", "add me")])
     assert [a.kind for a in actions(shequn)] == ["send_direct_message"]
     assert actions(shequn)[0].payload["text"].startswith("@小美 reminder of the group rules")
+
+
+def test_a_restored_invitee_counts_for_their_inviter_again_once_back_in_the_group(
+    shequn: Shequn,
+) -> None:
+    # A pulls u8 in; u8 is kicked for an advert, restored after a word, and re-added at night.
+    invited = event("j-u8", "member.joined", "2020-11-07T09:00:00",
+                    {"group": "old-1", "member": "u8", "inviter": "a"})  # fmt: skip
+    ingest(shequn, [group("old-1"), profile("a", "阿美"), joined("a", "old-1", "2020-11-07T08:30:00"),
+                    profile("u8", "小红"), invited, kicked("u8", "old-1", "2020-11-07T10:00:00")])  # fmt: skip
+    end_of_day = datetime(2020, 11, 7, 16, 0, tzinfo=UTC)
+
+    def counted() -> tuple[int, int]:
+        with shequn.sessions() as session:
+            [row] = count_invites_as_of(session, "demo", InviteQuery(at=end_of_day))
+        return row.effective, row.kicked
+
+    assert counted() == (0, 1)
+    assert cli(shequn, "restore", "u8", "--by", "小王").exit_code == 0
+    ingest(shequn, [joined("u8", "old-1", "2020-11-07T14:00:00")])
+    assert counted() == (1, 0)

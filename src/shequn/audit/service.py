@@ -190,6 +190,16 @@ def prime_members(context: Context, org: str, members: Collection[str]) -> None:
     )
 
 
+def restored_stints(session: Session, org: str) -> frozenset[tuple[str, str, int]]:
+    """(group, member, stint) of every stay whose kick an operator undid: a leave, not a kick."""
+    rows = session.execute(
+        select(AuditRestore.group_id, AuditRestore.member, AuditRestore.stint).where(
+            AuditRestore.org == org, AuditRestore.stint.is_not(None)
+        )
+    )
+    return frozenset((group, member, stint) for group, member, stint in rows if stint is not None)
+
+
 def latest_restores(
     session: Session, org: str, members: Collection[str] | None = None
 ) -> dict[str, datetime]:

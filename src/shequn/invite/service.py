@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shequn.audit.service import flagged_members
+from shequn.audit.service import flagged_members, restored_stints
 from shequn.invite.models import InviteCodeRecord
 from shequn.invite.rules import (
     Credit,
@@ -188,6 +188,8 @@ def count_invites_as_of(
         and (query.until is None or credit.at <= query.until)
     ]
     stays: dict[tuple[str, str], list[Stay]] = defaultdict(list)
+    # A kick the operator undid (restore) ends the stay like any leave: a re-join counts again.
+    forgiven = restored_stints(session, org)
     wanted = {(credit.group, credit.invitee) for credit in credits}
     groups = sorted({group for group, _ in wanted})
     for start in range(0, len(groups), 500):
@@ -198,8 +200,10 @@ def count_invites_as_of(
         )
         for row in rows:
             if (row.group_id, row.member_id) in wanted:
+                undone = (row.group_id, row.member_id, row.stint) in forgiven
+                reason = "restored" if undone else row.left_reason
                 stays[(row.group_id, row.member_id)].append(
-                    Stay(joined_at=row.joined_at, left_at=row.left_at, left_reason=row.left_reason)
+                    Stay(joined_at=row.joined_at, left_at=row.left_at, left_reason=reason)
                 )
     judged: list[tuple[Credit, Standing]] = [
         (
