@@ -3,6 +3,7 @@ redemption on order.paid in the stacking order, refusals with reasons, refunds t
 old-brings-new, fission coupon shares, and the CLI."""
 
 import json
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -353,3 +354,27 @@ def test_bad_coupon_input_is_refused_by_name_and_changes_nothing(shequn: Shequn)
         assert message in result.stderr, (args, result.stderr)
     assert statuses(shequn) == {}
     assert json.loads(cli(shequn, "templates", "--json").stdout) == []
+
+
+def test_eight_concurrent_rewards_of_a_limited_coupon_issue_it_once(shequn: Shequn) -> None:
+    community(shequn)
+    run(shequn, lambda c: templates(c, limit=1))
+    start = threading.Barrier(8)
+    codes: list[str | None] = []
+
+    def reward(cause: str) -> None:
+        start.wait()
+        with shequn.sessions.begin() as session:
+            context = shequn.context(session, "demo", now=DROP_AT)
+            codes.append(issue_coupon(context, org="demo", member="u1", template="c100",
+                                      cause=cause))  # fmt: skip
+            context.flush()
+
+    # Eight friends' assists finish at once, each a different cause for the same coupon.
+    threads = [threading.Thread(target=reward, args=(f"assist-{n}",)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(code is not None for code in codes) == 1
+    assert len(coupon_codes(shequn, "u1")) == 1

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select, update
 from sqlalchemy.orm import Session
 
 from shequn.audit.service import flagged_members
@@ -246,6 +246,16 @@ def _until(template: CouponTemplate, context: Context, lang: str) -> str:
     return say("until", lang, at=f"{local:%Y-%m-%d %H:%M}")
 
 
+def _lock_member(session: Session, org: str, member: str) -> None:
+    """Hold the member's row until the unit of work ends (SQLite: take its one write lock)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(Member).where(false()).values(nickname=Member.nickname))
+        return
+    session.execute(
+        select(Member.id).where(Member.org == org, Member.id == member).with_for_update()
+    )
+
+
 def issue_coupon(
     context: Context,
     *,
@@ -266,6 +276,11 @@ def issue_coupon(
     if session.get(Coupon, (org, code)) is not None:
         return code
     _check_open(row, at)
+    if row.per_member_limit is not None:
+        # Two requests for the same member (an assist and a share click) must not both pass.
+        _lock_member(session, org, member)
+        if session.get(Coupon, (org, code)) is not None:
+            return code
     if not may_issue(already=_held(session, org, template, [member]).get(member, 0),
                      limit=row.per_member_limit):  # fmt: skip
         return None
