@@ -1,7 +1,6 @@
 """`shequn points …`, `shequn mall …`, `shequn koc` and `shequn report points`: balances, the
 ledger's history, corrections, expiry, boards, the points mall and the choice of KOCs."""
 
-import csv
 import json
 import sys
 from typing import Annotated, Any
@@ -12,6 +11,7 @@ from rich.table import Table
 from shequn.cli.common import DbOption, JsonOption, console, fail, opened
 from shequn.cli.invite import OrgOption, report_app
 from shequn.group.models import Group
+from shequn.kit.spreadsheet import write_csv
 from shequn.kit.time import utc_now
 from shequn.member.service import nicknames
 from shequn.org.models import Org
@@ -506,10 +506,7 @@ def koc(
         for item in shown
     ]  # fmt: skip
     if as_csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(KOC_COLUMNS)
-        for item in flat:
-            writer.writerow(["" if item[c] is None else item[c] for c in KOC_COLUMNS])
+        write_csv(sys.stdout, KOC_COLUMNS, flat)
         return
     table = Table(*KOC_COLUMNS[:8])
     for item in flat:

@@ -1,6 +1,5 @@
 """`shequn report groups | funnel | channels | heatmap | lifecycle | roi`: the log's figures."""
 
-import csv
 import json
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -43,6 +42,7 @@ from shequn.analytics.service import (
 from shequn.cli.common import DbOption, JsonOption, console, fail, opened
 from shequn.cli.invite import OrgOption, report_app
 from shequn.kit.money import format_amount
+from shequn.kit.spreadsheet import write_csv
 from shequn.kit.time import local_day, utc_now
 from shequn.org.service import UnknownOrg
 
@@ -115,20 +115,13 @@ def printed(output: Output, rows: Sequence[Mapping[str, object]], columns: Seque
     if output is Output.JSON:
         print(json.dumps(list(rows), ensure_ascii=False))
     elif output is Output.CSV:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([csv_cell(row.get(column)) for column in columns] for row in rows)
+        write_csv(sys.stdout, columns, rows)
     return output is not Output.TABLE
 
 
 def percent(value: Decimal | None) -> str:
     """36.7% as operators say it; the JSON keeps 4 decimals of the fraction."""
     return "—" if value is None else f"{round_half_up(Fraction(value) * 100, 1)}%"
-
-
-def csv_cell(value: object) -> str:
-    # The same text the JSON has, so a spreadsheet and a script read the same figure.
-    return "" if value is None else json.dumps(value) if isinstance(value, float) else str(value)
 
 
 @report_app.command("groups")

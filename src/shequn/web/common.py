@@ -1,6 +1,5 @@
 """What every dashboard page shares: who is looking, in which language, what they may see."""
 
-import csv
 import io
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,6 +17,7 @@ from shequn.analytics.service import org_timezone
 from shequn.api import shequn_of
 from shequn.audit.rules import AuditPolicy, audit_policy
 from shequn.group.models import Group
+from shequn.kit.spreadsheet import write_csv
 from shequn.kit.time import local_day, utc_now, zone
 from shequn.member.models import GroupMember
 from shequn.org.models import Org
@@ -77,28 +77,12 @@ def page(request: Request, name: str, *, lang: str, **values: Any) -> HTMLRespon
     return response
 
 
-# Text a spreadsheet would run as a formula: members choose their own nicknames.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value: object) -> object:
-    """None as empty; text that would start a formula gets a leading apostrophe."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 def csv_response(
     filename: str, columns: Sequence[str], rows: Iterable[Mapping[str, object]]
 ) -> Response:
     """A table as a CSV download, with a BOM so spreadsheets on Chinese Windows read UTF-8."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([spreadsheet_safe(row.get(column)) for column in columns])
+    write_csv(out, columns, rows)
     return Response(
         "\ufeff" + out.getvalue(),
         media_type="text/csv; charset=utf-8",
