@@ -19,6 +19,9 @@ from shequn.analytics.service import report_funnel, report_group_days
 from shequn.audit.rules import AuditContext, ProfileFacts, Verdict, score_profile
 from shequn.audit.service import decide
 from shequn.cli.main import app
+from shequn.commerce.models import Coupon, CouponUse
+from shequn.commerce.rules import CouponKind
+from shequn.commerce.service import add_template, drop_coupons
 from shequn.config import Settings
 from shequn.contract import PAYLOADS
 from shequn.engine.dispatch import dispatch_due
@@ -28,7 +31,7 @@ from shequn.engine.models import ActionRecord
 from shequn.kit.money import parse_amount
 from shequn.kit.time import utc_now, zone
 from shequn.member.models import Membership
-from shequn.simulate import Request, ScenarioError, World, load_scenario, scaled, with_days
+from shequn.simulate import Drop, Request, ScenarioError, World, load_scenario, scaled, with_days
 from shequn.simulate.connector import SimulatorConnector
 from shequn.simulate.scenarios import double11
 from shequn.wiring import Shequn, open_shequn
@@ -577,3 +580,55 @@ def test_simulate_days_cuts_the_run(tmp_path: Path) -> None:
     assert done.exit_code == 0, done.output
     last = json.loads(out.read_text(encoding="utf-8").splitlines()[-1])
     assert last["at"] < "2020-11-08"
+
+
+def test_buyers_pay_with_the_coupon_shequn_dropped_to_each_of_them(store: Shequn) -> None:
+    world = World(double11(), seed=7)
+    before = list(world.advance(local(4, 20)))
+    in_new_4 = {
+        e["data"]["member"]
+        for e in before
+        if e["type"] == "member.joined" and e["data"]["group"] == "new-4"
+    }
+    needed = [
+        e
+        for e in before
+        if e["type"] == "group.upserted"
+        or (e["type"] in ("member.upserted", "member.joined", "member.left")
+            and e["data"]["member"] in in_new_4)
+    ]  # fmt: skip
+    ingest_events(store, needed)
+    with store.sessions.begin() as session:
+        context = store.context(session, "demo", now=local(4, 20))
+        add_template(context, org="demo", template="no-threshold-100", name="双11无门槛券",
+                     kind=CouponKind.AMOUNT_OFF, amount_off=10000)  # fmt: skip
+        issued = drop_coupons(context, org="demo", group="new-4", template="no-threshold-100",
+                              cause="d4-coupons")  # fmt: skip
+        context.flush()
+    assert issued > 300
+    store.registry.connectors["simulator"] = SimulatorConnector(world)
+    dispatch_due(store.sessions, store.registry, now=utc_now())
+
+    orders = [
+        e for e in of_type(list(world.advance(local(5, 23, 59))), "order.paid")
+        if e["data"]["group"] == "new-4"
+    ]  # fmt: skip
+    drops = [r for r in world.received if r.request.coupon is not None]
+    assert [(r.request.coupon, r.effect) for r in drops] == [
+        (Drop("no-threshold-100", "d4-coupons", amount_off=10000, threshold=0), "coupon")
+    ]
+    paid_with = [e for e in orders if "coupon" in e["data"]]
+    assert len(paid_with) > 50
+    for order in paid_with:
+        data = order["data"]
+        gross = sum(parse_amount(i["unit_price"]) * i["qty"] for i in data["items"])
+        assert parse_amount(data["amount"]) == gross - 10000
+    ingest_events(store, orders)
+    with store.sessions() as session:
+        uses = session.scalars(select(CouponUse)).all()
+        coupons = {c.code: c for c in session.scalars(select(Coupon))}
+    # Every code a buyer paid with is theirs, issued by the drop, and now redeemed for ¥100.
+    assert len(uses) == len(paid_with)
+    assert {(u.outcome, u.value) for u in uses} == {("redeemed", 10000)}
+    assert all(coupons[u.code].member == u.member for u in uses)
+    assert {coupons[u.code].status for u in uses} == {"redeemed"}

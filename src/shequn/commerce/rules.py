@@ -10,6 +10,8 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from itertools import pairwise
 
+from shequn.kit.ids import stable_id
+
 PERMILLE = 1000
 
 
@@ -34,6 +36,12 @@ def price_at(schedule: Sequence[PricePoint], instant: datetime) -> int | None:
         ):
             current = point
     return None if current is None else current.price
+
+
+def coupon_code(org: str, template: str, member: str, cause: str) -> str:
+    """The code of the coupon of `template` a cause issued to a member: the same every time, so
+    an issue is idempotent and a shop that knows the drop knows each member's code."""
+    return stable_id("cp", org, template, member, cause)
 
 
 class CouponKind(StrEnum):

@@ -22,6 +22,7 @@ from shequn.commerce.rules import (
     CouponKind,
     CouponTerms,
     PricePoint,
+    coupon_code,
     discount_label,
     may_issue,
     price_at,
@@ -31,6 +32,7 @@ from shequn.engine.action import Action, ActionKind
 from shequn.engine.context import CHUNK, Context
 from shequn.group.models import Group
 from shequn.kit.ids import stable_id
+from shequn.kit.money import format_amount
 from shequn.kit.time import zone
 from shequn.member.models import GroupMember, Member
 
@@ -200,10 +202,6 @@ def describe(coupon: Coupon | CouponTemplate) -> str:
     return f"¥{yuan(coupon.amount_off)} off"
 
 
-def coupon_code(org: str, template: str, member: str, cause: str) -> str:
-    return stable_id("cp", org, template, member, cause)
-
-
 def _check_open(template: CouponTemplate, now: datetime) -> None:
     if template.valid_until is not None and now >= template.valid_until:
         raise CommerceRefusal(
@@ -356,7 +354,12 @@ def drop_coupons(context: Context, *, org: str, group: str, template: str, cause
                 group=group,
                 payload={"text": say("coupon_dropped", lang, name=f"{row.name} {describe(row)}",
                                      count=issued, until=_until(row, context, lang)),
-                         "mentions": []},
+                         "mentions": [],
+                         # What a shop needs to honour the drop: each member's code is
+                         # coupon_code(org, template, member, cause).
+                         "coupon": {"template": template, "cause": cause,
+                                    "kind": row.kind, "amount_off": format_amount(row.amount_off),
+                                    "threshold": format_amount(row.threshold)}},
             )
         )  # fmt: skip
     return issued

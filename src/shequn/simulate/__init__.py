@@ -8,10 +8,11 @@ from shequn.simulate.scenarios import (
     scaled,
     with_days,
 )
-from shequn.simulate.world import Received, Request, World
+from shequn.simulate.world import Drop, Received, Request, World
 
 __all__ = [
     "BUILTINS",
+    "Drop",
     "Received",
     "Request",
     "Scenario",

@@ -1,7 +1,25 @@
 """The simulator as a connector: shequn's actions carried out in a simulated world."""
 
+from typing import Any
+
 from shequn.engine.models import ActionRecord
-from shequn.simulate.world import Request, World
+from shequn.kit.money import parse_amount
+from shequn.simulate.world import Drop, Request, World
+
+
+def drop_of(coupon: Any) -> Drop | None:
+    """The drop a coupon notice carries, if it is well formed; an amount-off coupon only."""
+    if not isinstance(coupon, dict) or coupon.get("kind") != "amount_off":
+        return None
+    try:
+        return Drop(
+            template=str(coupon["template"]),
+            cause=str(coupon["cause"]),
+            amount_off=parse_amount(str(coupon["amount_off"])),
+            threshold=parse_amount(str(coupon.get("threshold", "0"))),
+        )
+    except (KeyError, ValueError):
+        return None
 
 
 def request_of(action: ActionRecord) -> Request:
@@ -18,6 +36,7 @@ def request_of(action: ActionRecord) -> Request:
         text=text if isinstance(text, str) else None,
         mentions=tuple(str(m) for m in mentions) if isinstance(mentions, list) else (),
         name=name if isinstance(name, str) else None,
+        coupon=drop_of(payload.get("coupon")),
     )
 
 

@@ -145,8 +145,6 @@ class Commerce:
     daily_buy_rate: float = 0.0
     # How much a coupon shequn drops into a group raises buying there.
     coupon_lift: float = 1.3
-    coupon_code: str = "shequn-coupon"
-    coupon_value_fen: int = 5000
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from enum import IntEnum
 from itertools import accumulate
 from typing import Any, Final
 
+from shequn.commerce.rules import coupon_code
 from shequn.kit.money import format_amount
 from shequn.kit.time import parse_clock, zone
 from shequn.simulate import names
@@ -169,7 +170,7 @@ class _Group:
 
     __slots__ = (
         "ads_silenced", "buy_lift", "buy_rate", "capacity", "channels", "count", "coupon",
-        "coupon_use", "coupon_value", "id", "index", "keyword", "keyword_until", "lifts",
+        "coupon_drop", "coupon_holders", "coupon_threshold", "coupon_use", "coupon_value", "id", "index", "keyword", "keyword_until", "lifts",
         "lively", "members", "name", "open", "opens_at", "organic", "owner", "reacted", "recent",
         "sale", "slot", "store", "tags", "target", "undecided", "willingness", "window_count",
         "window_start",
@@ -216,7 +217,11 @@ class _Group:
         self.buy_lift = 1.0
         self.coupon: str | None = None
         self.coupon_value = 0
+        self.coupon_threshold = 0
         self.coupon_use = 0.0
+        # A drop by shequn gives each member then in the group a code of their own.
+        self.coupon_drop: Drop | None = None
+        self.coupon_holders: frozenset[int] = frozenset()
         self.keyword: str | None = None
         self.keyword_until = 0.0
         self.recent: deque[str] = deque(maxlen=20)
@@ -231,6 +236,16 @@ class _Group:
 
 
 @dataclass(frozen=True)
+class Drop:
+    """A coupon drop as the shop sees it: each holder's code follows from template and cause."""
+
+    template: str
+    cause: str
+    amount_off: int
+    threshold: int = 0
+
+
+@dataclass(frozen=True)
 class Request:
     """An action shequn asked the simulated platform to carry out."""
 
@@ -241,6 +256,7 @@ class Request:
     text: str | None = None
     mentions: tuple[str, ...] = ()
     name: str | None = None
+    coupon: Drop | None = None
 
 
 @dataclass(frozen=True)
@@ -273,6 +289,8 @@ class World:
         check(scenario)
         self.scenario = scenario
         self.org = org or scenario.org
+        # Codes from shequn's drops already paid with: a coupon is spent once.
+        self._spent: set[str] = set()
         self.seed = seed
         self.received: list[Received] = []
         self.tally = Tally()
@@ -1142,9 +1160,12 @@ class World:
         if (
             group.coupon is not None
             and total > group.coupon_value
+            and total >= group.coupon_threshold
             and rng.random() < group.coupon_use
         ):
-            amount, coupon = total - group.coupon_value, group.coupon
+            coupon = self._coupon_of(group, person)
+            if coupon is not None:
+                amount = total - group.coupon_value
         self._orders += 1
         order = f"o{self._orders}"
         data: dict[str, Any] = {"order": order, "member": self._ext(person), "group": group.id}
@@ -1164,6 +1185,19 @@ class World:
             part = prices[picked[0][0]] if rng.random() < 0.5 else -1
             after = rng.expovariate(1 / DAY)
             self._plan(self._clock + after, _Do.REFUND, group.index, min(part, amount), text=order)
+
+    def _coupon_of(self, group: _Group, person: int) -> str | None:
+        """The code a buyer pays with: their own from shequn's drop, once; the group's without one."""
+        drop = group.coupon_drop
+        if drop is None:
+            return group.coupon
+        if person not in group.coupon_holders:
+            return None
+        code = coupon_code(self.org, drop.template, self._ext(person), drop.cause)
+        if code in self._spent:
+            return None
+        self._spent.add(code)
+        return code
 
     def _sale(self, index: int) -> None:
         """A sale day begins: every member decides once, and most buy in the evening rush."""
@@ -1445,8 +1479,8 @@ class World:
         if any(word in text for word in LOTTERY_WORDS):
             self._lottery(group, request.text or "")
             effects.append("lottery")
-        if any(word in text for word in COUPON_WORDS):
-            self._shequn_coupon(group)
+        if request.coupon is not None or any(word in text for word in COUPON_WORDS):
+            self._shequn_coupon(group, request.coupon)
             effects.append("coupon")
         return "+".join(effects) or "recorded"
 
@@ -1463,13 +1497,14 @@ class World:
         if found is not None:
             group.keyword, group.keyword_until = found.group(1), close
 
-    def _shequn_coupon(self, group: _Group) -> None:
-        """A coupon dropped by shequn: more members buy, on a sale day from now on."""
-        commerce = self.scenario.commerce
-        group.buy_lift = commerce.coupon_lift
-        if group.coupon is None:
-            group.coupon, group.coupon_value = commerce.coupon_code, commerce.coupon_value_fen
-            group.coupon_use = 0.8
+    def _shequn_coupon(self, group: _Group, drop: Drop | None) -> None:
+        """A coupon from shequn: more members buy, on a sale day from now on. Only a drop gives
+        its holders codes to pay with; a post that merely mentions a coupon lifts buying."""
+        group.buy_lift = self.scenario.commerce.coupon_lift
+        if drop is not None:
+            group.coupon_drop, group.coupon_holders = drop, frozenset(group.slot)
+            group.coupon, group.coupon_value = drop.template, drop.amount_off
+            group.coupon_threshold, group.coupon_use = drop.threshold, 0.8
         self._reweigh(group)
         if group.sale is None or self._clock >= group.sale[1]:
             return
