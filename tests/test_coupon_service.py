@@ -283,6 +283,89 @@ def test_old_brings_new_rewards_the_first_inviter_once_at_the_invitees_first_ord
     ]
 
 
+def refunded(n: int, order: str, at: str, amount: str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {"order": order}
+    if amount is not None:
+        data["amount"] = amount
+    return event(f"refund-{n}", "order.refunded", at, data, source="shop")
+
+
+def referral_of(shequn: Shequn, invitee: str) -> tuple[str, str] | None:
+    with shequn.sessions() as session:
+        row = session.scalars(select(Coupon).where(Coupon.cause == f"referral:{invitee}")).first()
+        return None if row is None else (row.member, row.status)
+
+
+def with_referral(shequn: Shequn) -> None:
+    community(shequn)
+    run(shequn, templates)
+    result = runner.invoke(coupon_app, ["referral", "c300", "--org", "demo", "--db",
+                                        shequn.settings.database_url])  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
+def test_a_buy_and_full_refund_revokes_the_unused_referral_coupon_and_a_kept_order_restores_it(
+    shequn: Shequn,
+) -> None:
+    with_referral(shequn)
+    ingest(shequn, [paid(1, "u2", "2020-11-11T20:31:00")])
+    assert referral_of(shequn, "u2") == ("u1", "issued")
+    ingest(shequn, [refunded(1, "o1", "2020-11-11T21:00:00")])
+    assert referral_of(shequn, "u2") == ("u1", "revoked")
+    # u1 tries the revoked coupon anyway: refused with its reason; the order still counts.
+    code = coupon_codes(shequn, "u1")["c300"]
+    ingest(shequn, [paid(2, "u1", "2020-11-11T21:10:00", coupon=code)])
+    assert uses(shequn, "o2") == [(code, "refused", "revoked", 0)]
+    # u2 buys again and keeps it: the reward comes back, the same coupon.
+    ingest(shequn, [paid(3, "u2", "2020-11-11T21:30:00")])
+    assert referral_of(shequn, "u2") == ("u1", "issued")
+    assert coupon_codes(shequn, "u1") == {"c300": code}
+
+
+def test_a_partial_refund_or_another_kept_order_keeps_the_referral_coupon(
+    shequn: Shequn,
+) -> None:
+    with_referral(shequn)
+    ingest(shequn, [
+        paid(1, "u2", "2020-11-11T20:31:00", qty=2),
+        refunded(1, "o1", "2020-11-11T21:00:00", amount="600.00"),
+        paid(2, "u3", "2020-11-11T20:40:00"),
+        paid(3, "u3", "2020-11-11T20:50:00"),
+        refunded(2, "o2", "2020-11-11T21:00:00"),
+    ])  # fmt: skip
+    assert referral_of(shequn, "u2") == ("u1", "issued")
+    assert referral_of(shequn, "u3") == ("u1", "issued")
+
+
+def test_a_referral_coupon_already_spent_stays_spent_after_the_invitees_refund(
+    shequn: Shequn,
+) -> None:
+    with_referral(shequn)
+    ingest(shequn, [paid(1, "u2", "2020-11-11T20:31:00")])
+    code = coupon_codes(shequn, "u1")["c300"]
+    ingest(shequn, [
+        paid(2, "u1", "2020-11-11T20:45:00", coupon=code, amount="550.00"),
+        refunded(1, "o1", "2020-11-11T21:00:00"),
+    ])  # fmt: skip
+    assert referral_of(shequn, "u2") == ("u1", "redeemed")
+    assert uses(shequn, "o2") == [(code, "redeemed", None, 5000)]
+
+
+@pytest.mark.parametrize("refund_first", [True, False])
+def test_an_order_refunded_in_full_leaves_a_revoked_referral_whichever_arrives_first(
+    shequn: Shequn, refund_first: bool
+) -> None:
+    with_referral(shequn)
+    order, refund = paid(1, "u2", "2020-11-11T20:31:00"), refunded(1, "o1", "2020-11-11T21:00:00")
+    for one in [refund, order] if refund_first else [order, refund]:
+        ingest(shequn, [one])
+    assert referral_of(shequn, "u2") == ("u1", "revoked")
+    with shequn.sessions() as session:
+        told = session.scalars(select(ActionRecord.id).where(ActionRecord.member_id == "u1"))
+        # Refunded before it was known, the reward was never announced.
+        assert len(told.all()) == (0 if refund_first else 1)
+
+
 def test_a_fission_share_gives_the_buyer_and_each_clicker_a_random_amount_in_range(
     shequn: Shequn,
 ) -> None:

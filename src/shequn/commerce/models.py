@@ -122,6 +122,9 @@ class CouponTemplate(Base):
 class CouponStatus(StrEnum):
     ISSUED = "issued"
     REDEEMED = "redeemed"
+    # An old-brings-new reward whose invitee refunded every order in full: it comes back
+    # (issued again) when they pay for one they keep.
+    REVOKED = "revoked"
 
 
 class Coupon(Base):

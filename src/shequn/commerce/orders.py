@@ -30,6 +30,7 @@ from shequn.commerce.rules import (
     may_restore,
     quote,
     redemption_refusal,
+    referral_stands,
     refunded_total,
 )
 from shequn.commerce.service import (
@@ -217,6 +218,7 @@ def note_refund(context: Context, org: str, order_id: str, *, at: datetime) -> N
     row.refunded = refunded_of(context, order)
     if is_refunded_in_full(context, order):
         restore_coupons(context, order, at=at)
+        settle_referral(context, order)
 
 
 @dataclass(frozen=True)
@@ -246,7 +248,8 @@ def redeem_coupons(context: Context, order: Order) -> list[Use]:
     for code in codes:
         coupon = coupons[code]
         facts = None if coupon is None else CouponFacts(
-            coupon.member, coupon.valid_from, coupon.valid_until, coupon.order_id
+            coupon.member, coupon.valid_from, coupon.valid_until, coupon.order_id,
+            revoked=coupon.status == CouponStatus.REVOKED,
         )  # fmt: skip
         refusal = redemption_refusal(facts, member=order.member_id, order=order.id,
                                      at=order.paid_at)  # fmt: skip
@@ -299,13 +302,10 @@ def restore_coupons(context: Context, order: Order, *, at: datetime) -> int:
     return restored
 
 
-def reward_referral(context: Context, order: Order) -> str | None:
-    """Old brings new (老带新): when a member first pays, their first inviter gets the org's
-    referral coupon; once per invitee. Staff and audit-flagged inviters or invitees get none."""
+def _referrer(context: Context, order: Order) -> str | None:
+    """The invitee's first inviter, when old-brings-new rewards them: not the buyer themself,
+    not staff, and neither of the two flagged by the audit."""
     org = order.org
-    template = context.tenant(org).settings.get(REFERRAL_SETTING)
-    if not template:
-        return None
     member = context.rows.get(Member, (org, order.member_id))
     inviter = None if member is None else member.first_inviter
     if inviter is None or inviter == order.member_id:
@@ -316,20 +316,76 @@ def reward_referral(context: Context, order: Order) -> str | None:
                            lambda: flagged_members(context.session, org))  # fmt: skip
     if inviter in flagged or order.member_id in flagged:
         return None
+    return inviter
+
+
+def _orders_kept(context: Context, org: str, member: str) -> int:
+    """The member's paid orders not refunded in full."""
     context.session.flush()
-    earlier = context.session.scalar(
-        select(func.count())
-        .select_from(Order)
-        .where(Order.org == org, Order.member_id == order.member_id, Order.paid_at < order.paid_at)
-    )
-    if earlier:
+    orders = context.session.scalars(
+        select(Order).where(Order.org == org, Order.member_id == member)
+    ).all()
+    load_orders(context, [(org, order.id) for order in orders])
+    return sum(1 for order in orders if not is_refunded_in_full(context, order))
+
+
+def _referral_coupon(context: Context, org: str, inviter: str, invitee: str) -> Coupon | None:
+    return context.session.scalars(
+        select(Coupon)
+        .where(Coupon.org == org, Coupon.member == inviter, Coupon.cause == f"referral:{invitee}")
+        .order_by(Coupon.issued_at, Coupon.code)
+        .limit(1)
+    ).first()
+
+
+def reward_referral(context: Context, order: Order) -> str | None:
+    """Old brings new (老带新): when a member first pays, their first inviter gets the org's
+    referral coupon; once per invitee. Staff and audit-flagged inviters or invitees get none.
+    A reward revoked after refunds comes back with an order the invitee keeps."""
+    org = order.org
+    template = context.tenant(org).settings.get(REFERRAL_SETTING)
+    if not template:
         return None
+    inviter = _referrer(context, order)
+    if inviter is None:
+        return None
+    context.session.flush()
+    given = _referral_coupon(context, org, inviter, order.member_id)
+    if given is not None:
+        if given.status == CouponStatus.REVOKED and not is_refunded_in_full(context, order):
+            given.status = CouponStatus.ISSUED.value
+        return given.code
+    earlier = context.session.scalars(
+        select(Order).where(Order.org == org, Order.member_id == order.member_id,
+                            Order.paid_at < order.paid_at)
+    ).all()  # fmt: skip
+    load_orders(context, [(org, row.id) for row in earlier])
+    # Not their first order they keep: the reward, if any, belonged to the first.
+    if any(not is_refunded_in_full(context, row) for row in earlier):
+        return None
+    # Refunded before the order arrived: the reward it earned, already revoked, as replaying
+    # the log in time order leaves it.
+    status = CouponStatus.REVOKED if is_refunded_in_full(context, order) else CouponStatus.ISSUED
     try:
         return issue_coupon(context, org=org, member=inviter, template=str(template),
-                            cause=f"referral:{order.member_id}", at=order.paid_at)  # fmt: skip
+                            cause=f"referral:{order.member_id}", at=order.paid_at,
+                            status=status)  # fmt: skip
     except (CommerceNotFound, CommerceRefusal):
         # A template since removed or expired: the order still counts; nobody is rewarded.
         return None
+
+
+def settle_referral(context: Context, order: Order) -> None:
+    """The order is refunded in full: the reward it earned its inviter is revoked, unused,
+    unless the invitee keeps another paid order. A reward already spent stays spent."""
+    inviter = _referrer(context, order)
+    if inviter is None:
+        return
+    given = _referral_coupon(context, order.org, inviter, order.member_id)
+    if given is None or given.status != CouponStatus.ISSUED:
+        return
+    if not referral_stands(_orders_kept(context, order.org, order.member_id)):
+        given.status = CouponStatus.REVOKED.value
 
 
 def uses_of(context: Context, org: str, orders: Sequence[str]) -> list[CouponUse]:

@@ -93,6 +93,7 @@ class Refusal(StrEnum):
     BELOW_THRESHOLD = "below_threshold"
     # Only one discount and one amount-off coupon apply to an order.
     DOES_NOT_STACK = "does_not_stack"
+    REVOKED = "revoked"
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,7 @@ class CouponFacts:
     valid_from: datetime | None
     valid_until: datetime | None
     used_by: str | None
+    revoked: bool = False
 
 
 def redemption_refusal(coupon: CouponFacts | None, *, member: str, order: str,
@@ -166,6 +168,8 @@ def redemption_refusal(coupon: CouponFacts | None, *, member: str, order: str,
         return Refusal.NOT_ISSUED
     if coupon.member != member:
         return Refusal.NOT_YOURS
+    if coupon.revoked:
+        return Refusal.REVOKED
     if coupon.used_by is not None and coupon.used_by != order:
         return Refusal.USED
     if coupon.valid_from is not None and at < coupon.valid_from:
@@ -178,6 +182,13 @@ def redemption_refusal(coupon: CouponFacts | None, *, member: str, order: str,
 def may_restore(*, fully_refunded: bool, at: datetime, valid_until: datetime | None) -> bool:
     """A fully refunded order gives its coupons back while they are still valid."""
     return fully_refunded and (valid_until is None or at < valid_until)
+
+
+def referral_stands(orders_kept: int) -> bool:
+    """An old-brings-new reward is earned by an invitee's paid order they keep: once every
+    order of theirs is refunded in full, an unused reward is revoked (buy-and-refund farms no
+    coupons); a later order they keep brings it back."""
+    return orders_kept > 0
 
 
 def may_issue(*, already: int, limit: int | None) -> bool:

@@ -263,10 +263,12 @@ def issue_coupon(
     cause: str,
     amount_off: int | None = None,
     at: datetime | None = None,
+    status: CouponStatus = CouponStatus.ISSUED,
 ) -> str | None:
     """One coupon to one member as a reward; its code, or None when the per-member limit
     refuses it. Issuing again for the same cause returns the same code. `amount_off` gives a
-    fission coupon its own amount; `at` is when it is earned (default: now)."""
+    fission coupon its own amount; `at` is when it is earned (default: now). A coupon issued
+    already revoked (its reward undone before it was known) is not announced."""
     session = context.session
     at = at or context.now
     row = template_of(session, org, template)
@@ -284,8 +286,11 @@ def issue_coupon(
         return None
     coupon = _new_coupon(row, code=code, member=member, cause=cause, now=at,
                          amount_off=amount_off)  # fmt: skip
+    coupon.status = status.value
     session.add(coupon)
     session.flush()
+    if status != CouponStatus.ISSUED:
+        return code
     lang = lang_of(context, org)
     person = session.get(Member, (org, member))
     context.emit(
