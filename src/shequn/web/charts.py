@@ -8,6 +8,8 @@ from html import escape
 from shequn.analytics.heatmap import Heatmap
 
 WIDTH, HEIGHT, PAD = 640, 220, 36
+# Room on the left for the scale's top value: "1,234,567" at font size 11.
+LEFT = 64
 COLOURS = ("#c82030", "#2f6db5", "#3a9a5b")
 
 
@@ -17,11 +19,16 @@ class Series:
     values: Sequence[float]
 
 
+def scale(value: float) -> str:
+    """A chart value with grouped digits: 33493 → 33,493; 2.5 → 2.5."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}".rstrip("0")
+
+
 def bar_line_svg(labels: Sequence[str], series: Sequence[Series], *, title: str) -> str:
     """Bars for the first series, lines for the others, on one scale from zero."""
     top = max([1.0, *(v for s in series for v in s.values)])
     count = max(len(labels), 1)
-    step = (WIDTH - 2 * PAD) / count
+    step = (WIDTH - LEFT - PAD) / count
 
     def y(value: float) -> float:
         return HEIGHT - PAD - (HEIGHT - 2 * PAD) * value / top
@@ -30,17 +37,17 @@ def bar_line_svg(labels: Sequence[str], series: Sequence[Series], *, title: str)
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-label="{escape(title)}" class="chart">',
         f"<title>{escape(title)}</title>",
-        f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" stroke="#999"/>',
-        f'<text x="{PAD - 4}" y="{PAD}" text-anchor="end" font-size="11">{top:g}</text>',
+        f'<line x1="{LEFT}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" stroke="#999"/>',
+        f'<text x="{LEFT - 4}" y="{PAD}" text-anchor="end" font-size="11">{scale(top)}</text>',
     ]
     for index, series_of in enumerate(series):
         colour = COLOURS[index % len(COLOURS)]
-        points = [(PAD + step * (i + 0.5), y(v)) for i, v in enumerate(series_of.values)]
+        points = [(LEFT + step * (i + 0.5), y(v)) for i, v in enumerate(series_of.values)]
         if index == 0:
             parts += [
                 f'<rect x="{x - step * 0.35:.1f}" y="{top_y:.1f}" width="{step * 0.7:.1f}" '
                 f'height="{HEIGHT - PAD - top_y:.1f}" fill="{colour}" opacity="0.75">'
-                f"<title>{escape(labels[i])}: {series_of.values[i]:g}</title></rect>"
+                f"<title>{escape(labels[i])}: {scale(series_of.values[i])}</title></rect>"
                 for i, (x, top_y) in enumerate(points)
             ]
         else:
@@ -53,7 +60,7 @@ def bar_line_svg(labels: Sequence[str], series: Sequence[Series], *, title: str)
             f'fill="{colour}">{escape(series_of.name)}</text>'
         )
     parts += [
-        f'<text x="{PAD + step * (i + 0.5):.1f}" y="{HEIGHT - PAD + 16}" text-anchor="middle" '
+        f'<text x="{LEFT + step * (i + 0.5):.1f}" y="{HEIGHT - PAD + 16}" text-anchor="middle" '
         f'font-size="11">{escape(label)}</text>'
         for i, label in enumerate(labels)
         if count <= 16 or i % 2 == 0

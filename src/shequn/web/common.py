@@ -5,6 +5,7 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
@@ -21,7 +22,7 @@ from shequn.kit.spreadsheet import write_csv
 from shequn.kit.time import local_day, utc_now, zone
 from shequn.member.models import GroupMember
 from shequn.org.models import Org
-from shequn.web.i18n import LANGUAGES, translator
+from shequn.web.i18n import LANGUAGES, labeller, translator
 from shequn.web.models import StaffAuditEntry, StaffSession, StaffUser
 from shequn.web.rules import Permission, Role, Staff, token_hash
 
@@ -55,6 +56,18 @@ def number(value: object) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def money(value: object) -> str:
+    """Yuan as text or Decimal → "¥166,109.00", exactly: the digits are never rounded through
+    a float. Anything that is not an amount is shown as it is."""
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    if not amount.is_finite():
+        return str(value)
+    return f"{'-' if amount < 0 else ''}¥{abs(amount):,.2f}"
+
+
 def moment_in(lang: str, timezone: str) -> Any:
     def shown(value: datetime | None) -> str:
         if value is None:
@@ -68,8 +81,9 @@ def moment_in(lang: str, timezone: str) -> Any:
 def page(request: Request, name: str, *, lang: str, **values: Any) -> HTMLResponse:
     timezone = values.pop("timezone", "Asia/Shanghai")
     body = templates.get_template(name).render(
-        t=translator(lang), lang=lang, path=request.url.path, number=number,
-        moment=moment_in(lang, timezone), query=request.url.query, **values,
+        t=translator(lang), lang=lang, path=request.url.path, number=number, money=money,
+        moment=moment_in(lang, timezone), query=request.url.query,
+        **{"label": labeller(lang), **values},
     )  # fmt: skip
     response = HTMLResponse(body)
     if request.query_params.get("lang") in LANGUAGES:
