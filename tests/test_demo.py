@@ -112,7 +112,7 @@ def watch_the_demo(url: str, password: str, *, draw: str, shots: Path) -> None:
             assert name in listed
         page.screenshot(path=str(shots / "groups.png"), full_page=True)
         page.goto(f"{url}/dashboard/lotteries")
-        page.locator("tr", has_text=draw).locator(f"a[href='/lottery/demo/{draw}']").click()
+        page.locator(f"tr[data-draw='{draw}']").locator(f"a[href='/lottery/demo/{draw}']").click()
         page.wait_for_url(f"{url}/lottery/demo/{draw}")
         assert "验证通过 VERIFIED" in page.locator("body").inner_text()
         page.screenshot(path=str(shots / "draw.png"), full_page=True)

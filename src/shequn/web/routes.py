@@ -28,7 +28,6 @@ from shequn.fission.service import campaign_counts
 from shequn.kit.fonts import FontMissing, Weight, find_cjk_font
 from shequn.kit.money import format_amount
 from shequn.kit.time import utc_now
-from shequn.lottery.models import DrawRecord
 from shequn.member.models import GroupMember
 from shequn.member.service import nicknames
 from shequn.web.campaign_pages import router as campaign_router
@@ -52,6 +51,7 @@ from shequn.web.common import (
 )
 from shequn.web.i18n import translator, weekday_names
 from shequn.web.insight_pages import router as insight_router
+from shequn.web.lottery_pages import router as lottery_router
 from shequn.web.mall_pages import router as mall_router
 from shequn.web.member_pages import router as member_router
 from shequn.web.models import StaffSession, StaffUser
@@ -375,24 +375,6 @@ def audit_decide(
     )
 
 
-@router.get("/dashboard/lotteries", response_class=HTMLResponse)
-def lotteries(request: Request, visit: Signed) -> HTMLResponse:
-    require(visit, Permission.VIEW_FIGURES)
-    with shequn_of(request).sessions() as session:
-        groups = visible_groups(session, visit.staff)
-        draws = session.scalars(
-            select(DrawRecord).where(DrawRecord.org == visit.staff.org)
-            .order_by(DrawRecord.due_at.desc(), DrawRecord.id).limit(200)
-        ).all()  # fmt: skip
-        listed = [
-            {"id": d.id, "group": d.group_id, "at": d.freeze_text, "status": d.status,
-             "entrants": d.entrant_count}
-            for d in draws if d.group_id in groups
-        ]  # fmt: skip
-    return page(request, "lotteries.html", lang=visit.lang, visit=visit, draws=listed,
-                org=visit.staff.org)  # fmt: skip
-
-
 @router.get("/dashboard/fission", response_class=HTMLResponse)
 def fission_boards(request: Request, visit: Signed) -> HTMLResponse:
     """Each campaign's leaderboard: effective invites, ties to who got there first."""
@@ -441,3 +423,4 @@ router.include_router(member_router)
 router.include_router(ops_router)
 router.include_router(campaign_router)
 router.include_router(mall_router)
+router.include_router(lottery_router)
