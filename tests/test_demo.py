@@ -111,6 +111,10 @@ def watch_the_demo(url: str, password: str, *, draw: str, shots: Path) -> None:
         for name in ("老一群", "老二群", "新三群", "新四群"):
             assert name in listed
         page.screenshot(path=str(shots / "groups.png"), full_page=True)
+        page.goto(f"{url}/dashboard/fission")
+        board = page.locator("main").inner_text()
+        assert "双11邀请好友赢好礼" in board
+        page.screenshot(path=str(shots / "fission.png"), full_page=True)
         page.goto(f"{url}/dashboard/lotteries")
         page.locator(f"tr[data-draw='{draw}']").locator(f"a[href='/lottery/demo/{draw}']").click()
         page.wait_for_url(f"{url}/lottery/demo/{draw}")

@@ -17,10 +17,13 @@ from shequn.campaign.service import start_campaign
 from shequn.cli.common import DbOption, console, opened
 from shequn.commerce.rules import CouponKind
 from shequn.commerce.service import add_product, add_template, schedule_price
+from shequn.engine.context import Context
 from shequn.engine.dispatch import dispatch_due
 from shequn.engine.intake import Intake, decode_json_lines
 from shequn.engine.models import EventRecord
 from shequn.engine.scheduler import run_due_jobs
+from shequn.fission.rules import GrantMode, parse_tier
+from shequn.fission.service import create_campaign
 from shequn.kit.time import local_day, utc_now
 from shequn.simulate.connector import SimulatorConnector
 from shequn.simulate.scenarios import double11
@@ -136,7 +139,24 @@ def prepare_campaign(shequn: Shequn, world: World) -> None:
                      valid_until=end, per_member_limit=1)  # fmt: skip
         start_campaign(context, DEMO_ORG, playbook, source,
                        start=local_day(world.start, TIMEZONE), groups=None)  # fmt: skip
+        invite_contest(context, world)
         context.flush()
+
+
+def invite_contest(context: Context, world: World) -> None:
+    """The seed's second fission attempt as a shequn campaign: from 14:00 on day 1, invites
+    into the new groups are counted (net of leavers and fakes), with progress @-mentions and
+    an evening leaderboard; points at 3, a dress at 10, granted after the audit's say."""
+    plan = next(plan for plan in world.scenario.fission if plan.name == "invite-count")
+    hour, minute = (int(part) for part in plan.start.split(":"))
+    starts_at = world.start + timedelta(days=plan.day - 1, hours=hour, minutes=minute)
+    create_campaign(
+        context, DEMO_ORG, campaign_id="d11-invites", name="双11邀请好友赢好礼",
+        groups=list(plan.targets), starts_at=starts_at,
+        ends_at=starts_at + timedelta(hours=plan.hours),
+        tiers=[parse_tier("3:points:100"), parse_tier("10:gift:双11连衣裙:199.00:200")],
+        mode=GrantMode.AT_END, board_at="21:00",
+    )  # fmt: skip
 
 
 def keep_live(feed: Feed, stop: threading.Event) -> None:
