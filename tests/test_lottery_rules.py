@@ -493,8 +493,9 @@ def test_the_rules_touch_no_io_no_clock_and_no_random_module(module: Any) -> Non
     }
 
     assert imported <= {
-        "collections.abc", "dataclasses", "datetime", "decimal", "enum", "hashlib", "hmac",
-        "itertools", "json", "typing", "unicodedata", "shequn.lottery.proof",
+        "collections.abc", "dataclasses", "datetime", "decimal", "enum", "hashlib", "heapq",
+        "hmac", "itertools", "json", "math", "operator", "typing", "unicodedata",
+        "shequn.lottery.proof",
     }  # fmt: skip
 
 
