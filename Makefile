@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/audit_eval.py
 	$(BIN)/python bench/lottery.py
+	$(BIN)/python bench/fission_report.py
 	$(BIN)/python bench/report_latency.py --groups 10000 --events 60000 --repeat 5
 	$(BIN)/python bench/simulate.py --scenario brand-10k
 

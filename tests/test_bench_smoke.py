@@ -1,4 +1,4 @@
-"""The ingest benchmark runs end to end on both backends and reports its figures for scripts."""
+"""The benchmarks run end to end on both backends and report their figures for scripts."""
 
 import json
 import subprocess
@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import POSTGRES_ADMIN
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "ingest.py"
+FISSION = BENCH.with_name("fission_report.py")
 
 
 @pytest.mark.slow
@@ -43,3 +44,23 @@ def test_ingest_benchmark_runs_on_both_backends_and_ends_with_a_json_line_of_rat
         for phase in ("raw", "full"):
             assert result[phase]["events"] == 3000, (backend, phase)
             assert result[phase]["events_per_s"] > 0, (backend, phase)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_fission_report_benchmark_fills_a_tree_and_ends_with_a_json_line_of_ratios(
+    tmp_path: Path, backend: str
+) -> None:
+    database = ["--db", POSTGRES_ADMIN] if backend == "postgresql" else []
+    done = subprocess.run(
+        [sys.executable, str(FISSION), "--members", "500", "--groups", "5", "--repeat", "2",
+         *database],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (figures["backend"], figures["members"]) == (backend, 500)
+    assert set(figures["results"]) == {"baseline", "report", "report_group_week"}
+    for name, result in figures["results"].items():
+        assert result["p50_ms"] > 0, name
+        assert result["p50_ratio"] > 0, name
