@@ -36,6 +36,8 @@ from shequn.points.ledger import (
     earn,
     expire,
     expiry_for,
+    expiry_on,
+    filled_lot,
     fulfil,
     reserve,
     revoke,
@@ -112,6 +114,17 @@ def test_points_expire_at_midnight_local_on_their_date_months_later(
     earned_at: datetime, months: int, expires_at: datetime
 ) -> None:
     assert expiry_for(earned_at, timezone=ZONE, months=months) == expires_at
+
+
+def test_a_lot_filled_directly_is_the_one_earn_books() -> None:
+    at = sh(2024, 2, 29, 8)
+    booked = earn(Ledger(timezone=ZONE), member="u7", points=30, key="order:o1", at=at,
+                  reason="order")  # fmt: skip
+    expires_at = expiry_on(date(2024, 2, 29), timezone=ZONE)
+    entry, lot = filled_lot(kind=EntryKind.EARN, member="u7", points=30, key="order:o1", at=at,
+                            reason="order", expires_at=expires_at)  # fmt: skip
+    assert (booked.entries, booked.lots) == ((entry,), (lot,))
+    assert lot == Lot("order:o1", "u7", 30, 30, at, sh(2025, 3, 1))
 
 
 def test_a_later_earning_never_expires_before_an_earlier_one() -> None:

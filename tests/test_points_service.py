@@ -207,6 +207,37 @@ def test_chatter_and_likes_stop_at_their_daily_caps_and_orders_earn_per_yuan(
     assert balances(shequn)["u1"] == 16 + 12
 
 
+def test_a_batch_of_chatter_books_a_lot_per_message_and_one_expiry_job_per_local_day(
+    shequn: Shequn,
+) -> None:
+    log = [said(1, "u1", "2026-03-07T09:00:00", "a"), said(2, "u2", "2026-03-07T10:00:00", "b"),
+           said(3, "u1", "2026-03-07T23:59:00", "c"), said(4, "u1", "2026-03-08T00:01:00", "d")]
+    ingest(shequn, log)
+    ingest(shequn, log)
+    first = datetime(2027, 3, 7, tzinfo=SHANGHAI).astimezone(UTC)
+    second = datetime(2027, 3, 8, tzinfo=SHANGHAI).astimezone(UTC)
+    with shequn.sessions() as session:
+        lots = session.execute(
+            select(PointsLot.id, PointsLot.member, PointsLot.earned, PointsLot.remaining,
+                   PointsLot.expires_at).order_by(PointsLot.id)
+        ).all()  # fmt: skip
+        jobs = session.scalars(
+            select(JobRecord.id).where(JobRecord.kind == "points.expire").order_by(JobRecord.id)
+        ).all()
+    assert [tuple(lot) for lot in lots] == [
+        ("message:telegram:msg-1", "u1", 1, 1, first),
+        ("message:telegram:msg-2", "u2", 1, 1, first),
+        ("message:telegram:msg-3", "u1", 1, 1, first),
+        ("message:telegram:msg-4", "u1", 1, 1, second),
+    ]
+    assert jobs == sorted(
+        stable_id("points-expire", "demo", moment.isoformat()) for moment in (first, second)
+    )
+    assert entries(shequn) == [("earn", 1, f"message:telegram:msg-{n}") for n in (1, 2, 3, 4)]
+    assert balances(shequn) == {"u1": 3, "u2": 1}
+    assert_ledger_holds(shequn)
+
+
 def test_a_kick_takes_back_what_the_member_had_and_the_audit_flagged_earn_nothing(
     shequn: Shequn,
 ) -> None:

@@ -60,9 +60,10 @@ from shequn.points.rules import (
     PaidOrder,
     earned,
     is_correct,
-    is_sign_in,
     order_to_show,
+    plain_keywords,
     sign_in,
+    spoken,
 )
 from shequn.points.service import (
     EXPIRE_JOB,
@@ -132,11 +133,14 @@ def _batch(context: Context, org: str) -> _Batch:
 
 
 def _command(text: str | None, policy: PointsPolicy) -> str | None:
-    if is_sign_in(text, policy.sign_in_keywords):
+    said = spoken(text)
+    if said is None:
+        return None
+    if said in plain_keywords(policy.sign_in_keywords):
         return ReplyKind.SIGN_IN
-    if is_sign_in(text, BALANCE_WORDS):
+    if said in plain_keywords(BALANCE_WORDS):
         return ReplyKind.BALANCE
-    if is_sign_in(text, RANK_WORDS):
+    if said in plain_keywords(RANK_WORDS):
         return ReplyKind.RANK
     return None
 

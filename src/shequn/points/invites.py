@@ -77,7 +77,11 @@ def due_invites(
         return DueInvites([], [])
     # What this unit of work applied must be seen: the session does not flush by itself.
     session.flush()
-    newcomers = list(session.scalars(select(Member).where(Member.org == org, Member.id.in_(due))))
+    newcomers = session.execute(
+        select(Member.id, Member.first_group, Member.first_join_key, Member.first_joined_at,
+               Member.first_inviter, Member.first_via_code)
+        .where(Member.org == org, Member.id.in_(due))
+    ).all()  # fmt: skip
     codes = {
         record.code: InviteCode(record.code, record.owner, record.channel)
         for record in session.scalars(select(InviteCodeRecord).where(
@@ -113,10 +117,13 @@ def due_invites(
     flagged = flagged_members(session, org)
     barred = flagged | staff_and_crew(session, org, settings)
     stays: dict[str, list[Stay]] = defaultdict(list)
-    for row in session.scalars(select(Membership).where(
-        Membership.org == org, Membership.member_id.in_([c.invitee for c in credits])
-    )):  # fmt: skip
-        if any(c.invitee == row.member_id and c.group == row.group_id for c in credits):
+    credited_in = {(c.invitee, c.group) for c in credits}
+    for row in session.execute(
+        select(Membership.member_id, Membership.group_id, Membership.joined_at,
+               Membership.left_at, Membership.left_reason)
+        .where(Membership.org == org, Membership.member_id.in_([c.invitee for c in credits]))
+    ):  # fmt: skip
+        if (row.member_id, row.group_id) in credited_in:
             stays[row.member_id].append(Stay(row.joined_at, row.left_at, row.left_reason))
     effective = [
         (credit, due[credit.invitee])
@@ -190,14 +197,11 @@ def barred_among(
     with_flagged: bool = True,
 ) -> frozenset[str]:
     """Those of the members who earn nothing: staff, the atmosphere crew, the audit's flagged."""
-    crew = audit_policy(settings).crew
     wanted = sorted(set(members))
-    barred = {member for member in wanted if member in crew}
+    # Staff and crew are few: read them whole rather than probe for every member.
+    barred = set(staff_and_crew(session, org, settings).intersection(wanted))
     for start in range(0, len(wanted), CHUNK):
         chunk = wanted[start : start + CHUNK]
-        barred.update(
-            session.scalars(select(Staff.id).where(Staff.org == org, Staff.id.in_(chunk)))
-        )
         cases = session.execute(
             select(AuditCase.member, AuditCase.verdict, AuditCase.decision).where(
                 AuditCase.org == org, AuditCase.member.in_(chunk),

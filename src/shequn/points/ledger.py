@@ -221,7 +221,12 @@ def _anniversary(day: date, months: int) -> date:
 def expiry_for(earned_at: datetime, *, timezone: str, months: int = EXPIRY_MONTHS) -> datetime:
     """When points earned at `earned_at` expire: 00:00 local on their local day's date
     `months` later, or on the 1st of the month after when that date does not exist."""
-    return local_time_to_utc(_anniversary(local_day(earned_at, timezone), months), 0, 0, timezone)
+    return expiry_on(local_day(earned_at, timezone), timezone=timezone, months=months)
+
+
+def expiry_on(day: date, *, timezone: str, months: int = EXPIRY_MONTHS) -> datetime:
+    """When points earned on the local `day` expire (see `expiry_for`)."""
+    return local_time_to_utc(_anniversary(day, months), 0, 0, timezone)
 
 
 def _require_key(key: str) -> None:
@@ -298,10 +303,27 @@ def _open_lot(
 ) -> Ledger:
     _require_aware(at, "at")
     expires_at = expiry_for(at, timezone=ledger.timezone, months=ledger.expiry_months)
+    entry, lot = filled_lot(kind=kind, member=member, points=points, key=key, at=at,
+                            reason=reason, expires_at=expires_at)  # fmt: skip
+    return _book(ledger, [entry], opened=[replace(lot, remaining=0)])
+
+
+def filled_lot(
+    *,
+    kind: EntryKind,
+    member: str,
+    points: int,
+    key: str,
+    at: datetime,
+    reason: str,
+    expires_at: datetime,
+) -> tuple[Entry, Lot]:
+    """The entry and the lot of points arriving at once, as `earn` books them into a ledger:
+    for storing many earnings without building a ledger for each."""
     # The lot is named after the operation that filled it, so "revoke that invite's points"
     # can name the earning's key.
-    lot = Lot(key, member, points, 0, at, expires_at)
-    return _book(ledger, [Entry(key, member, kind, points, at, key, reason)], opened=[lot])
+    entry = Entry(key, member, kind, points, at, key, reason)
+    return entry, Lot(key, member, points, points, at, expires_at)
 
 
 def earn(
@@ -315,6 +337,13 @@ def earn(
     return _open_lot(
         ledger, kind=EntryKind.EARN, member=member, points=points, key=key, at=at, reason=reason
     )
+
+
+def require_earning(*, key: str, points: int, at: datetime) -> None:
+    """What `earn` refuses, for callers that store earnings without building a ledger."""
+    _require_key(key)
+    _require_positive(points)
+    _require_aware(at, "at")
 
 
 def spend(

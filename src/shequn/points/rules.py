@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from fractions import Fraction
+from functools import lru_cache
 from types import MappingProxyType
 
 from shequn.kit.money import MINOR_PER_MAIN
@@ -23,13 +24,25 @@ def _plain(text: str) -> str:
 
 def is_sign_in(text: str | None, keywords: Iterable[str] = SIGN_IN_KEYWORDS) -> bool:
     """Whether the whole message is a sign-in keyword: "签到" counts, "我签到了" does not."""
+    said = spoken(text)
+    return said is not None and said in plain_keywords(tuple(keywords))
+
+
+def spoken(text: str | None) -> str | None:
+    """A message as a keyword is matched against it (None for an empty one): check it once,
+    then ask `plain_keywords(...)` of every command."""
     if not text:
-        return False
+        return None
     said = _plain(text)
     if said.startswith("/"):
         # In a group, Telegram addresses a command to one bot: "/signin@shequn_bot".
         said = said.partition("@")[0]
-    return said in {_plain(keyword) for keyword in keywords}
+    return said
+
+
+@lru_cache(maxsize=256)
+def plain_keywords(keywords: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(_plain(keyword) for keyword in keywords)
 
 
 def _default_bonuses() -> Mapping[int, int]:

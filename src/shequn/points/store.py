@@ -29,7 +29,9 @@ from shequn.points.ledger import (
     Reservation,
     ReservationStatus,
     Take,
-    earn,
+    expiry_on,
+    filled_lot,
+    require_earning,
     revoke,
 )
 from shequn.points.models import (
@@ -253,8 +255,8 @@ def save_ledger(
             insert_ignoring_conflicts(session.get_bind().dialect, table_of(PointsLot)),
             [_lot_row(org, lot) for lot in opened],
         )
-        for lot in opened:
-            schedule_expiry(context, org, lot.expires_at)
+        for expires_at in sorted({lot.expires_at for lot in opened}):
+            schedule_expiry(context, org, expires_at)
     # Absolute values are safe: the members' balance rows are locked.
     lots = table_of(PointsLot)
     emptied = sorted(lot.id for lot in changed if lot.remaining == 0)
@@ -314,34 +316,43 @@ def book_earnings(
     if not earnings:
         return set()
     timezone = context.tenant(org).timezone
-    made: dict[str, tuple[Earning, Entry, Lot]] = {}
+    # Earnings are many and independent: each is the lot `earn` would open, built directly,
+    # with the expiry worked out once per local day.
+    expiries: dict[date, datetime] = {}
+    made: dict[str, tuple[Earning, date, Entry, Lot]] = {}
     for earning in earnings:
-        ledger = earn(
-            Ledger(timezone=timezone, expiry_months=policy.expiry_months),
-            member=earning.member, points=earning.points, key=earning.key, at=earning.at,
-            reason=earning.reason,
+        require_earning(key=earning.key, points=earning.points, at=earning.at)
+        if earning.key in made:
+            continue
+        day = local_day(earning.at, timezone)
+        if day not in expiries:
+            expiries[day] = expiry_on(day, timezone=timezone, months=policy.expiry_months)
+        entry, lot = filled_lot(
+            kind=EntryKind.EARN, member=earning.member, points=earning.points, key=earning.key,
+            at=earning.at, reason=earning.reason, expires_at=expiries[day],
         )  # fmt: skip
-        made.setdefault(earning.key, (earning, ledger.entries[0], ledger.lots[0]))
-    rows = [_entry_row(org, e, group=x.group, now=context.now) for x, e, _ in made.values()]
+        made[earning.key] = (earning, day, entry, lot)
+    rows = [_entry_row(org, e, group=x.group, now=context.now) for x, _, e, _ in made.values()]
     booked = {key for key, _ in _insert_entries(context.session, rows)}
-    lots = [lot for key, (_, _, lot) in made.items() if key in booked]
-    if not lots:
+    if not booked:
         return booked
     context.session.execute(
         insert_ignoring_conflicts(context.session.get_bind().dialect, table_of(PointsLot)),
-        [_lot_row(org, lot) for lot in lots],
+        [_lot_row(org, made[key][3]) for key in made if key in booked],
     )
     deltas: dict[str, int] = defaultdict(int)
+    expiring: set[datetime] = set()
+    tallies = table_of(PointsTally)
     for key in sorted(booked):
-        earning, entry, lot = made[key]
+        earning, day, entry, lot = made[key]
         deltas[earning.member] += entry.amount
         context.count(
-            table_of(PointsTally),
-            {"org": org, "member": earning.member, "day": local_day(earning.at, timezone),
-             "kind": earning.kind},
+            tallies, {"org": org, "member": earning.member, "day": day, "kind": earning.kind},
             add={"points": earning.points},
         )  # fmt: skip
-        schedule_expiry(context, org, lot.expires_at)
+        expiring.add(lot.expires_at)
+    for expires_at in sorted(expiring):
+        schedule_expiry(context, org, expires_at)
     add_to_balances(context.session, org, deltas)
     return booked
 
