@@ -5,8 +5,9 @@
 
 The log is the synthetic one of bench/ingest.py, moved so its days end today. Each figure is
 the p50 and p95 of --repeat runs, and a ratio against a baseline measured in the same run on
-the same store (counting the org's events of the last 30 days), so machines compare.
-The last line is JSON for scripts.
+the same store (counting the org's events of the last 30 days), so machines compare. The
+chart is read from the daily table, as the dashboard reads it; `group_chart_30d_log` counts the
+same figures from the log, for comparison. The last line is JSON for scripts.
 """
 
 import argparse
@@ -29,6 +30,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from shequn.analytics.daily import table_group_days
 from shequn.analytics.service import report_group_days
 from shequn.app import create_app
 from shequn.config import Settings
@@ -118,6 +120,11 @@ def measure(shequn: Shequn, repeat: int) -> dict[str, dict[str, float]]:
 
     def chart() -> object:
         with shequn.sessions() as session:
+            return table_group_days(session, ORG, first=today - timedelta(days=29), last=today,
+                                    group=busiest)  # fmt: skip
+
+    def chart_from_log() -> object:
+        with shequn.sessions() as session:
             return report_group_days(session, ORG, first=today - timedelta(days=29), last=today,
                                      group=busiest)  # fmt: skip
 
@@ -136,7 +143,11 @@ def measure(shequn: Shequn, repeat: int) -> dict[str, dict[str, float]]:
     runs = {
         "baseline": timed(repeat, baseline),
         "group_list": timed(repeat, get("/dashboard/groups")),
+        # Stages of every group: sorting by them, and the dead ones with the revive list.
+        "group_list_by_stage": timed(repeat, get("/dashboard/groups?sort=stage")),
+        "group_list_dead": timed(repeat, get("/dashboard/groups?stage=dead")),
         "group_chart_30d": timed(repeat, chart),
+        "group_chart_30d_log": timed(repeat, chart_from_log),
         "group_page": timed(repeat, get(f"/dashboard/groups/{busiest}")),
         "overview": timed(repeat, get("/dashboard")),
     }

@@ -14,6 +14,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 from playwright.sync_api import sync_playwright
 
+from shequn.analytics.service import report_group_range
 from shequn.app import create_app
 from shequn.campaign.playbook import load_playbook
 from shequn.campaign.service import start_campaign
@@ -176,7 +177,7 @@ def test_an_operator_logs_in_reads_a_chart_decides_a_case_and_switches_language(
         page.fill("input[name=password]", PASSWORD)
         page.click("button[type=submit]")
         page.wait_for_url(f"{server}/dashboard")
-        assert page.locator("td[data-figure=gmv]").inner_text() == "¥1200.00"
+        assert page.locator("td[data-figure=gmv]").inner_text() == "¥1,200.00"
         page.screenshot(path=str(shots / "overview.png"), full_page=True)
 
         page.click("header a[href='/dashboard/groups']")
@@ -247,3 +248,61 @@ def test_the_fission_board_ranks_inviters_within_the_staffs_scope(
     board = analyst.get("/dashboard/fission").text
     assert "kol-g-a" not in board
     assert "<td>1</td><td>—</td><td>3</td><td>3</td>" in board
+
+
+def test_the_group_list_pages_sorts_and_filters_with_the_logs_figures(shequn: Shequn) -> None:
+    # 60 groups: group n has n+1 joins today, one message per member, and every fifth one a sale.
+    now = utc_now().astimezone().isoformat(timespec="seconds")
+    log: list[dict[str, Any]] = []
+    for n in range(60):
+        group = f"g{n:02d}"
+        log.append(event(f"u{n}", "group.upserted", now,
+                         {"group": group, "name": f"群{59 - n:02d}", "store": f"s{n % 2}"}))  # fmt: skip
+        for m in range(n + 1):
+            log.append(
+                event(f"j{n}-{m}", "member.joined", now, {"group": group, "member": f"m{m}"})
+            )
+            log.append(event(f"p{n}-{m}", "message.posted", now,
+                             {"group": group, "member": f"m{m}", "message": f"x{n}-{m}",
+                              "kind": "text"}))  # fmt: skip
+        if n % 5 == 0:
+            log.append(event(f"o{n}", "order.paid", now,
+                             {"order": f"o{n}", "member": "m0", "group": group, "amount": "10.00",
+                              "items": [{"sku": "s", "qty": 1, "unit_price": "10.00"}]}))  # fmt: skip
+    ingest(shequn, log, batch_size=500)
+    staff(shequn, "boss", Role.OWNER)
+    with TestClient(create_app(shequn, run_worker=False), follow_redirects=False) as client:
+        log_in(client, "boss")
+
+        def listed(query: str) -> list[str]:
+            text = client.get(f"/dashboard/groups?{query}").text
+            return [part.split('"', 1)[0] for part in text.split('<tr data-group="')[1:]]
+
+        by_members = listed("sort=members")
+        assert len(by_members) == 50
+        assert by_members[:3] == ["g59", "g58", "g57"]
+        assert listed("sort=members&page=2") == [f"g{n:02d}" for n in range(9, -1, -1)]
+        assert listed("sort=name")[:2] == ["g59", "g58"]
+        assert listed("sort=gmv")[:3] == ["g00", "g05", "g10"]
+        assert listed("sort=active&store=s1")[:2] == ["g59", "g57"]
+        assert listed("q=G0&sort=joins") == [f"g0{n}" for n in range(9, -1, -1)]
+        assert listed("stage=new&sort=stage&page=2") == [f"g{n}" for n in range(50, 60)]
+        # Filtered by stage, still in the order asked for.
+        assert listed("stage=new&sort=members")[:3] == ["g59", "g58", "g57"]
+        assert listed("stage=new&sort=gmv")[:3] == ["g00", "g05", "g10"]
+        exported = client.get("/dashboard/groups?format=csv").text.splitlines()
+    header = exported[0].split(",")
+    rows = {row.split(",")[0]: dict(zip(header, row.split(","), strict=True))
+            for row in exported[1:]}  # fmt: skip
+    today = local_day(utc_now(), "Asia/Shanghai")
+    with shequn.sessions() as session:
+        expected = report_group_range(session, "demo", first=today - timedelta(days=6), last=today)
+    assert len(rows) == 60
+    for found in expected:
+        row = rows[str(found.group)]
+        assert [int(row[name]) for name in ("members", "joins", "messages", "active", "orders",
+                                            "buyers")] == [
+            found.members_end, found.joins, found.traffic.messages, found.traffic.active,
+            found.sales.orders, found.sales.buyers,
+        ]  # fmt: skip
+        assert row["stage"] == "new"

@@ -106,16 +106,20 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest migration; safe to call on every start."""
+def upgrade(engine: Engine) -> str | None:
+    """Bring the schema to the newest migration; safe to call on every start. Returns the
+    revision the store was at before (None: a new store)."""
     from alembic import command
     from alembic.config import Config
+    from alembic.migration import MigrationContext
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
+        before = MigrationContext.configure(connection).get_current_revision()
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+    return before
 
 
 def insert_ignoring_conflicts(dialect: Dialect, table: Table) -> Insert:

@@ -1,5 +1,6 @@
 """Every table, imported in one place so metadata (and Alembic) sees them all."""
 
+from shequn.analytics.models import GroupDayFigures
 from shequn.audit.models import (
     AuditCase,
     AuditDecision,
@@ -76,6 +77,7 @@ __all__ = [
     "GroupBuyDeal",
     "GroupBuyJoin",
     "GroupBuyTeam",
+    "GroupDayFigures",
     "GroupMember",
     "IntakeBatch",
     "InviteCodeRecord",

@@ -8,6 +8,7 @@ from rich.console import Console
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from shequn.analytics.projection import GROUP_DAYS
 from shequn.audit.handlers import AUDIT
 from shequn.campaign.handlers import STEP_JOB as CAMPAIGN_STEP_JOB
 from shequn.commerce.handlers import COMMERCE
@@ -20,6 +21,7 @@ from shequn.contract import PAYLOADS
 from shequn.db import create_engine, session_factory, upgrade
 from shequn.engine.context import Context
 from shequn.engine.intake import Intake
+from shequn.engine.rebuild import count_events, rebuild
 from shequn.engine.registry import Registry
 from shequn.fission.handlers import BOARD_JOB, CHECK_JOB, RECOUNT, SETTLE_JOB
 from shequn.fission.service import welcome_of
@@ -31,6 +33,9 @@ from shequn.member.projection import MEMBERS
 from shequn.org.service import OrgDirectory
 from shequn.points.handlers import EXPIRE, POINTS, QUIZ_CLOSE, QUIZ_OPEN, REPLY
 
+# The migration that added the daily figures table, filled from the log on the way past it.
+DAILY_FIGURES_REVISION = "0019"
+
 
 def build_registry(settings: Settings, *, console: Console | None = None) -> Registry:
     registry = Registry(tenancy=OrgDirectory(settings.timezone), payloads=dict(PAYLOADS))
@@ -38,6 +43,8 @@ def build_registry(settings: Settings, *, console: Console | None = None) -> Reg
     registry.add_projection(GROUPS)
     registry.add_projection(MEMBERS)
     registry.add_projection(ORDERS)
+    # Last of the projections: daily figures count the stints and orders as projected.
+    registry.add_projection(GROUP_DAYS)
     # Commerce decides on the order as projected: attribution, coupons, old-brings-new.
     registry.add_reaction(COMMERCE)
     registry.add_job_kind(COMMERCE_DEADLINE)
@@ -113,7 +120,22 @@ def open_shequn(
     With a console, the built-in log connector also prints what it would have sent.
     """
     engine = create_engine(settings.database_url)
-    if migrate:
-        upgrade(engine)
+    before = upgrade(engine) if migrate else None
     registry = build_registry(settings, console=console)
-    return Shequn(settings, engine, session_factory(engine), registry)
+    shequn = Shequn(settings, engine, session_factory(engine), registry)
+    if before is not None and before < DAILY_FIGURES_REVISION:
+        backfill_after_upgrade(shequn, console)
+    return shequn
+
+
+def backfill_after_upgrade(shequn: Shequn, console: Console | None) -> None:
+    """A store upgraded past the daily figures table gets it filled from its log once: the
+    dashboard reads only the table, so an empty one would show past days as zero."""
+    with shequn.sessions.begin() as session:
+        events = count_events(session)
+        if not events:
+            return
+        (console or Console(stderr=True)).print(
+            f"filling the daily figures from {events:,} logged events (once) 首次生成每日数据…"
+        )
+        rebuild(session, shequn.registry, now=utc_now())

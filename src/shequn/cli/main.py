@@ -209,8 +209,12 @@ def org_create(
     db: DbOption = None,
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
     timezone: Annotated[
-        str, typer.Option(help="IANA zone the org's days follow.")
-    ] = "Asia/Shanghai",
+        str | None,
+        typer.Option(
+            help="IANA zone the org's days follow; a new org takes SHEQUN_TIMEZONE "
+            "(Asia/Shanghai), an existing one keeps its own."
+        ),
+    ] = None,
     welcome_text: Annotated[
         str | None,
         typer.Option(
@@ -231,7 +235,8 @@ def org_create(
 ) -> None:
     """Create an org, or update an existing one (创建/更新企业)."""
     try:
-        zone(timezone)
+        if timezone is not None:
+            zone(timezone)
     except TimeError as error:
         fail(f"--timezone: {error}")
     settings: dict[str, object] = {}
@@ -244,12 +249,19 @@ def org_create(
     if capacity_margin is not None:
         settings["capacity_margin"] = capacity_margin
     with opened(db) as shequn, shequn.sessions.begin() as session:
+        existing = session.get(Org, org_id)
+        was = None if existing is None else existing.timezone
+        chosen = timezone or was or shequn.settings.timezone
         org, created = save_org(
-            session, org_id, name=name, timezone=timezone, settings=settings, now=utc_now()
+            session, org_id, name=name, timezone=chosen, settings=settings, now=utc_now()
         )
         console.print(
             f"{'created 已创建' if created else 'updated 已更新'} org [bold]{org.id}[/] ({org.timezone})"
         )
+        if was is not None and was != chosen and count_events(session):
+            # Daily figures are cut at the org's local midnight: re-cut them in the new zone.
+            console.print(f"time zone {was} → {chosen}: re-cutting daily figures 按新时区重算…")
+            rebuild(session, shequn.registry, now=utc_now())
 
 
 @org_app.command("list")

@@ -1,30 +1,34 @@
 """Dashboard pages: log in, see the figures of the groups one may see, decide audit cases."""
 
 import secrets
-from datetime import date, timedelta
-from typing import Annotated, Any
+from datetime import timedelta
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shequn.analytics.campaigns import k_factor, seed_members
-from shequn.analytics.insights import report_heatmap, report_lifecycle
-from shequn.analytics.lifecycle import GroupStage, Stage, to_revive, window_of
-from shequn.analytics.rules import COLUMNS, GroupDay
-from shequn.analytics.service import (
-    org_timezone,
-    report_funnel,
-    report_group_days,
-    report_group_range,
+from shequn.analytics.daily import (
+    GroupLine,
+    day_totals,
+    group_lines,
+    matching_groups,
+    table_group_days,
+    table_stages,
 )
+from shequn.analytics.insights import report_heatmap
+from shequn.analytics.lifecycle import GroupStage, Stage, to_revive
+from shequn.analytics.rules import COLUMNS
+from shequn.analytics.service import org_timezone, report_funnel
 from shequn.api import shequn_of
 from shequn.audit.models import AuditCase
 from shequn.audit.rules import AuditPolicy
 from shequn.audit.service import decide, review_queue
 from shequn.fission.models import CampaignRecord
 from shequn.fission.service import campaign_counts
+from shequn.group.models import Group
 from shequn.kit.fonts import FontMissing, Weight, find_cjk_font
 from shequn.kit.money import format_amount
 from shequn.kit.time import utc_now
@@ -36,7 +40,6 @@ from shequn.web.common import (
     COOKIE,
     PAGE_SIZE,
     SESSION_LIFETIME,
-    GroupView,
     Signed,
     check_csrf,
     csv_response,
@@ -148,20 +151,8 @@ def logout(request: Request, visit: Signed, csrf: Annotated[str, Form()]) -> Red
     return response
 
 
-def sums(days: list[GroupDay]) -> dict[str, Any]:
-    total: dict[str, Any] = {
-        "members": sum(day.members_end for day in days),
-        "joins": sum(day.joins for day in days),
-        "leaves": sum(day.leaves for day in days),
-        "kicked": sum(day.kicked for day in days),
-        "messages": sum(day.traffic.messages for day in days),
-        "active": sum(day.traffic.active for day in days),
-        "orders": sum(day.sales.orders for day in days),
-        "buyers": sum(day.sales.buyers for day in days),
-        "gmv": sum(day.sales.gmv for day in days),
-    }
-    total["gmv_text"] = format_amount(total["gmv"])
-    return total
+def figures_of(totals: dict[str, int]) -> dict[str, Any]:
+    return {**totals, "gmv_text": format_amount(totals["gmv"])}
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
@@ -169,25 +160,27 @@ def overview(request: Request, visit: Signed) -> HTMLResponse:
     require(visit, Permission.VIEW_FIGURES)
     staff = visit.staff
     with shequn_of(request).sessions() as session:
-        groups = visible_groups(session, staff)
+        scope = None if staff.is_org_wide else sorted(visible_groups(session, staff))
+        group_count = (
+            len(scope)
+            if scope is not None
+            else session.scalar(select(func.count()).where(Group.org == staff.org)) or 0
+        )
         today = today_of(session, staff.org)
-        scope = None if staff.is_org_wide else list(groups)
-        rows = report_group_days(session, staff.org, first=today - timedelta(days=1), last=today,
-                                 groups=scope)  # fmt: skip
+        yesterday = today - timedelta(days=1)
+        totals = day_totals(session, staff.org, [yesterday, today], scope=scope)
         policy = policy_of(session, staff.org)
         waiting = (
             len(cases_for(session, staff, policy)) if staff.may(Permission.VIEW_MEMBERS) else None
         )
-    mine = [row for row in rows if row.group in groups]
-    figures = {
-        "today": sums([row for row in mine if row.day == today]),
-        "yesterday": sums([row for row in mine if row.day != today]),
-    }
+    figures = {"today": figures_of(totals[today]), "yesterday": figures_of(totals[yesterday])}
     return page(request, "overview.html", lang=visit.lang, visit=visit, figures=figures,
-                group_count=len(groups), waiting=waiting)  # fmt: skip
+                group_count=group_count, waiting=waiting)  # fmt: skip
 
 
-GROUP_SORTS = ("gmv", "members", "joins", "messages", "orders", "stage")
+# What the list sorts by: figures largest first, names and stores A to Z, stages new to dead.
+GROUP_SORTS = ("gmv", "members", "joins", "leaves", "kicked", "messages", "active", "orders",
+               "buyers", "name", "store", "stage")  # fmt: skip
 GROUP_COLUMNS = ("id", "name", "store", "owner", "stage", "members", "joins", "leaves",
                  "kicked", "messages", "active", "orders", "buyers", "gmv")  # fmt: skip
 
@@ -205,73 +198,94 @@ def group_list(
 ) -> Response:
     """Every visible group's last 7 days and lifecycle stage; filtered, sorted, paginated.
 
-    Stages are judged for the page's groups only, unless a stage filters or sorts the list:
-    with 10,000 groups that is the difference between one page and all of them."""
+    The figures come from the daily table, sorted, filtered and paged in the database. Stages
+    are judged for the page's groups only, unless a stage filters or sorts the list: then for
+    every group, still from the table, one query for all of them."""
     require(visit, Permission.VIEW_FIGURES)
     staff = visit.staff
+    key = sort if sort in GROUP_SORTS else "gmv"
     with shequn_of(request).sessions() as session:
-        groups = visible_groups(session, staff)
         today = today_of(session, staff.org)
+        first = today - timedelta(days=6)
         timezone = org_timezone(session, staff.org)
-        scope = None if staff.is_org_wide else set(groups)
-        totals = {
-            str(row.group): row
-            for row in report_group_range(session, staff.org, first=today - timedelta(days=6),
-                                          last=today, groups=scope)
-            if row.group is not None
-        }  # fmt: skip
-        needle = q.strip().lower()
-        chosen = [
-            group for group in groups.values()
-            if (not needle or needle in group.id.lower() or needle in group.name.lower())
-            and (not store or group.store == store)
-        ]  # fmt: skip
-        whole = bool(stage) or sort == "stage" or format == "csv"
-        listed = [listing(group, totals.get(group.id)) for group in chosen]
-        key = sort if sort in GROUP_SORTS else "gmv"
-        if key != "stage":
-            listed.sort(key=lambda item: (-int(item[key]), item["id"]))
-        asked = [item["id"] for item in (listed if whole else page_of(listed, page_number))]
-        judged = stages_of(session, staff.org, today, asked)
-    for item in listed:
-        found = judged.get(item["id"])
-        item["stage"] = str(found.stage) if found else "dismissed" if item["id"] in asked else ""
-    if stage:
-        listed = [item for item in listed if item["stage"] == stage]
-    if key == "stage":
-        listed.sort(key=lambda item: (STAGE_ORDER.get(item["stage"], 9), item["id"]))
+        scope = None if staff.is_org_wide else sorted(visible_groups(session, staff))
+        stores = stores_of(session, staff.org, scope)
+        if stage or key == "stage":
+            # Every matching group's stage, from the table; then only the page's figures.
+            if key == "stage":
+                ids = matching_groups(session, staff.org, scope=scope, needle=q, store=store)
+            else:
+                # Filtered by stage, still in the order asked for.
+                _, ordered = group_lines(session, staff.org, first=first, last=today,
+                                         scope=scope, needle=q, store=store, sort=key,
+                                         distinct=False)  # fmt: skip
+                ids = [line.id for line in ordered]
+            every = table_stages(session, staff.org, on=today,
+                                 groups=None if len(ids) > PAGE_SIZE else ids,
+                                 every_last_active=False)  # fmt: skip
+            wanted = set(ids)
+            judged = {group: found for group, found in every.items() if group in wanted}
+            named = [(group_id, stage_name(judged, group_id)) for group_id in ids]
+            if stage:
+                named = [(group_id, found) for group_id, found in named if found == stage]
+            if key == "stage":
+                named.sort(key=lambda pair: (STAGE_ORDER.get(pair[1], 9), pair[0]))
+            total = len(named)
+            shown = named if format == "csv" else page_of(named, page_number)
+            stages = dict(shown)
+            _, lines = group_lines(session, staff.org, first=first, last=today,
+                                   ids=list(stages))  # fmt: skip
+            listed = [listing(line, stages[line.id]) for line in lines]
+        else:
+            total, lines = group_lines(session, staff.org, first=first, last=today, scope=scope,
+                                       needle=q, store=store, sort=key,
+                                       limit=None if format == "csv" else PAGE_SIZE,
+                                       offset=0 if format == "csv" else
+                                       (page_number - 1) * PAGE_SIZE)  # fmt: skip
+            judged = table_stages(session, staff.org, on=today,
+                                  groups=None if len(lines) > PAGE_SIZE else
+                                  [line.id for line in lines],
+                                  every_last_active=False)  # fmt: skip
+            listed = [listing(line, stage_name(judged, line.id)) for line in lines]
     if format == "csv":
         exported = [{**item, "gmv": item["gmv_text"]} for item in listed]
         return csv_response(f"groups-{today}.csv", GROUP_COLUMNS, exported)
     revive = [s.as_json() for s in to_revive(judged.values())] if stage == "dead" else []
-    pages = max(1, -(-len(listed) // PAGE_SIZE))
-    stores = sorted({g.store for g in groups.values() if g.store})
+    pages = max(1, -(-total // PAGE_SIZE))
     return page(request, "groups.html", lang=visit.lang, visit=visit,
-                groups=page_of(listed, page_number), sort=key, q=q, stage=stage, store=store,
+                groups=listed, sort=key, q=q, stage=stage, store=store,
                 stores=stores, stages=[str(s) for s in Stage], page_number=page_number,
-                pages=pages, total=len(listed), revive=revive, timezone=timezone)  # fmt: skip
+                pages=pages, total=total, revive=revive, timezone=timezone)  # fmt: skip
 
 
-def page_of(items: list[dict[str, Any]], number: int) -> list[dict[str, Any]]:
+Item = TypeVar("Item")
+
+
+def page_of(items: list[Item], number: int) -> list[Item]:
     return items[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
 
 
-def listing(group: GroupView, total: GroupDay | None) -> dict[str, Any]:
-    """A group's line in the list: its 7-day sums; members as of now."""
-    figures = sums([] if total is None else [total])
-    figures["members"] = group.member_count if total is None else total.members_end
-    return {"id": group.id, "name": group.name, "store": group.store or "",
-            "owner": group.owner or "", **figures}  # fmt: skip
+def stores_of(session: Session, org: str, scope: list[str] | None) -> list[str]:
+    query = select(Group.store).where(Group.org == org, Group.store.is_not(None)).distinct()
+    if scope is not None:
+        query = query.where(Group.id.in_(scope))
+    return sorted(store for store in session.scalars(query) if store)
 
 
-def stages_of(session: Session, org: str, on: date, group_ids: list[str]) -> dict[str, GroupStage]:
-    """The lifecycle stage of these groups (dismissed ones have none)."""
-    if not group_ids:
-        return {}
-    first, _ = window_of(on)
-    window = report_group_days(session, org, first=first, last=on, groups=group_ids)
-    judged = report_lifecycle(session, org, on=on, groups=set(group_ids), window=window)
-    return {found.trend.group: found for found in judged}
+def stage_name(judged: dict[str, GroupStage], group_id: str) -> str:
+    # Dismissed groups have no stage.
+    found = judged.get(group_id)
+    return str(found.stage) if found else "dismissed"
+
+
+def listing(line: GroupLine, stage: str) -> dict[str, Any]:
+    """A group's line in the list: its 7-day sums; members as of the last day's end."""
+    return {"id": line.id, "name": line.name, "store": line.store or "",
+            "owner": line.owner or "", "stage": stage, "members": line.members,
+            "joins": line.joins, "leaves": line.leaves, "kicked": line.kicked,
+            "messages": line.messages, "active": line.active, "orders": line.orders,
+            "buyers": line.buyers, "gmv": line.gmv,
+            "gmv_text": format_amount(line.gmv)}  # fmt: skip
 
 
 STAGE_ORDER = {str(stage): index for index, stage in enumerate(Stage)}
@@ -288,8 +302,8 @@ def group_detail(request: Request, visit: Signed, group_id: str, format: str = "
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"group {group_id!r} not found")
         today = today_of(session, visit.staff.org)
         first = today - timedelta(days=13)
-        rows = report_group_days(session, visit.staff.org, first=first, last=today,
-                                 group=group_id)  # fmt: skip
+        rows = table_group_days(session, visit.staff.org, first=first, last=today,
+                                group=group_id)  # fmt: skip
         if format == "csv":
             return csv_response(f"{group_id}-{today}.csv", COLUMNS, [r.as_json() for r in rows])
         funnel = report_funnel(session, visit.staff.org, first=first, last=today, group=group_id)

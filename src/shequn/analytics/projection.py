@@ -1,0 +1,370 @@
+"""The daily figures table, kept exact by every batch and by a rebuild.
+
+Counters that only follow events (messages, distinct speakers and active members) are added
+per batch. Joins and exits follow the stints the member projection folds: each (group, member)
+pair a batch moves is compared before and after, so a late leave that re-folds a pair moves its
+counts to the right days. Sales and refunds are counted again, from the orders, for every
+(group, day) a batch touches: an order can be corrected and a refund may come before its order.
+Projections run in registration order, so this one is registered after groups, members and
+orders, and it writes once the batch's last event has gone through every projection.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, delete, func, select, text, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from shequn.analytics.models import NO_GROUP, GroupDayFigures
+from shequn.analytics.rules import ACTIVE_TYPES, KICKED, POSTED
+from shequn.commerce.models import Order, Refund
+from shequn.contract import PAYLOADS, OrderPaid, OrderRefunded
+from shequn.db import upsert_adding
+from shequn.engine.context import Context
+from shequn.engine.event import Event, order_key
+from shequn.engine.registry import Projection
+from shequn.kit.time import local_day, local_time_to_utc
+from shequn.member.models import GroupMember, Membership
+
+FIGURES = cast(Table, GroupDayFigures.__table__)
+MOVES = frozenset({"member.joined", "member.left"})
+ACTIVE = frozenset(ACTIVE_TYPES)
+# Counters a batch adds to; the sales columns are counted again instead.
+ADDED = ("joins", "leaves", "kicked", "messages", "speakers", "active")
+SALES = ("orders", "buyers", "items", "gmv", "refunds")
+MEMO = ("analytics.group_days",)
+PAIRS_PER_QUERY = 2000
+REACTED = "reaction.added"
+
+Key = tuple[str, str, date]
+Pair = tuple[str, str, str]
+# What one stint counts: joined at, left at, and why.
+Contribution = tuple[datetime, datetime | None, str | None]
+
+
+@dataclass
+class Pending:
+    """What one batch changes, gathered while its events go through the projections."""
+
+    last_key: str
+    zones: dict[str, str] = field(default_factory=dict)
+    last_day: dict[str, tuple[datetime, datetime, date]] = field(default_factory=dict)
+    added: dict[Key, dict[str, int]] = field(default_factory=dict)
+    # (org, group, day, member, "speaker" | "active") already counted.
+    seen: set[tuple[str, str, date, str, str]] = field(default_factory=set)
+    # Per pair: the lowest stint number followed, and those stints before the batch.
+    pairs: dict[Pair, tuple[int, dict[int, Contribution]]] = field(default_factory=dict)
+    recount: set[Key] = field(default_factory=set)
+    refunded: list[Event] = field(default_factory=list)
+    paid: set[tuple[str, str]] = field(default_factory=set)
+    refund_days: dict[tuple[str, str], set[date]] = field(default_factory=lambda: defaultdict(set))
+
+    def day(self, context: Context, org: str, moment: datetime) -> date:
+        # Most of a batch falls on one day: its bounds answer without converting each time.
+        known = self.last_day.get(org)
+        if known is not None and known[0] <= moment < known[1]:
+            return known[2]
+        if org not in self.zones:
+            self.zones[org] = context.tenant(org).timezone
+        day = local_day(moment, self.zones[org])
+        start, end = _day_bounds(self.zones[org], day)
+        self.last_day[org] = (start, end, day)
+        return day
+
+    def add(self, key: Key, name: str, delta: int) -> None:
+        row = self.added.get(key)
+        if row is None:
+            row = self.added[key] = dict.fromkeys(ADDED, 0)
+        row[name] += delta
+
+
+def prefetch(context: Context, events: Sequence[Event]) -> None:
+    handled = [event for event in events if event.type in PAYLOADS]
+    if not handled:
+        return
+    # The last event this projection is called on is where the batch's figures are written.
+    pending = Pending(last_key=handled[-1].key)
+    context.memo(MEMO, lambda: pending)
+    _follow_pairs(context, pending, events)
+    _seen_before(context, pending, events)
+    _orders_before(context, pending, events)
+
+
+def _follow_pairs(context: Context, pending: Pending, events: Sequence[Event]) -> None:
+    # The members projection's prefetch has loaded each pair's standing and latest stint.
+    late: set[Pair] = set()
+    pairs: set[Pair] = set()
+    for event in events:
+        if event.type in MOVES:
+            pair = (event.org, cast(str, event.group), cast(str, event.member))
+            pairs.add(pair)
+            standing = context.rows.get(GroupMember, pair)
+            if standing is not None and event.key < standing.last_key:
+                late.add(pair)
+    for pair in pairs:
+        standing = context.rows.get(GroupMember, pair)
+        if standing is None or standing.stints == 0:
+            pending.pairs[pair] = (1, {})
+            continue
+        # In order, a move touches only the latest stint or opens one; a late one re-folds all.
+        low = 1 if pair in late else standing.stints
+        pending.pairs[pair] = (low, _stints(context, pair, range(low, standing.stints + 1)))
+
+
+def _stints(context: Context, pair: Pair, numbers: Iterable[int]) -> dict[int, Contribution]:
+    found = {}
+    for number in numbers:
+        row = context.rows.get(Membership, (*pair, number))
+        if row is not None:
+            found[number] = (row.joined_at, row.left_at, row.left_reason)
+    return found
+
+
+def _seen_before(context: Context, pending: Pending, events: Sequence[Event]) -> None:
+    """Members already counted as speakers or active on the batch's days, by earlier batches
+    (or, in a rebuild, by the events replayed before these)."""
+    asked: dict[tuple[str, date], set[tuple[str, str]]] = defaultdict(set)
+    for event in events:
+        if event.type in ACTIVE and event.group is not None and event.member is not None:
+            day = pending.day(context, event.org, event.at)
+            asked[(event.org, day)].add((event.group, event.member))
+    binds: dict[str, Any] = {}
+    if context.replaying:
+        earlier = "e.key < :first_key"
+        binds["first_key"] = events[0].key
+    else:
+        batches = sorted({event.batch for event in events})
+        binds.update({f"b{n}": batch for n, batch in enumerate(batches)})
+        earlier = f"e.batch NOT IN ({', '.join(f':b{n}' for n in range(len(batches)))})"
+    for (org, day), pairs in asked.items():
+        start, end = _day_keys(pending.zones[org], day)
+        ordered = sorted(pairs)
+        for first in range(0, len(ordered), PAIRS_PER_QUERY):
+            chunk = ordered[first : first + PAIRS_PER_QUERY]
+            # The pairs as a table the event index is probed with, once per pair: IN lists of
+            # groups and of members would probe every mix of the two.
+            rows = ", ".join(f"(:g{n}, :m{n})" for n in range(len(chunk)))
+            query = text(
+                f"WITH wanted(group_id, member_id) AS (VALUES {rows}) "  # noqa: S608 - binds only
+                "SELECT DISTINCT e.group_id, e.member_id, e.type FROM wanted CROSS JOIN event e "
+                "WHERE e.org = :org AND e.group_id = wanted.group_id "
+                "AND e.member_id = wanted.member_id AND e.key >= :start AND e.key < :end "
+                f"AND e.type IN (:posted, :reacted) AND {earlier}"
+            )
+            values = {**binds, "org": org, "start": start, "end": end, "posted": POSTED,
+                      "reacted": REACTED}  # fmt: skip
+            for n, (group, member) in enumerate(chunk):
+                values[f"g{n}"], values[f"m{n}"] = group, member
+            # A statement per size of chunk: not worth keeping in the compiled cache.
+            found = context.session.execute(
+                query, values, execution_options={"compiled_cache": None}
+            )
+            for group_id, member_id, kind in found:
+                pending.seen.add((org, group_id, day, member_id, "active"))
+                if kind == POSTED:
+                    pending.seen.add((org, group_id, day, member_id, "speaker"))
+
+
+def _day_bounds(timezone: str, day: date) -> tuple[datetime, datetime]:
+    """The UTC instants of the day's local 00:00 and of the next day's."""
+    following = date.fromordinal(day.toordinal() + 1)
+    return local_time_to_utc(day, 0, 0, timezone), local_time_to_utc(following, 0, 0, timezone)
+
+
+def _day_keys(timezone: str, day: date) -> tuple[str, str]:
+    start, end = _day_bounds(timezone, day)
+    return order_key(start, 0, 0), order_key(end, 0, 0)
+
+
+def _orders_before(context: Context, pending: Pending, events: Sequence[Event]) -> None:
+    """Where a corrected order, and the refunds already stored for it, were counted so far."""
+    paid = {(event.org, event.data.order) for event in events if isinstance(event.data, OrderPaid)}
+    pending.paid = paid
+    by_org: dict[str, list[str]] = defaultdict(list)
+    for org, order_id in paid:
+        by_org[org].append(order_id)
+        order = context.rows.get(Order, (org, order_id))
+        if order is not None:
+            day = pending.day(context, org, order.paid_at)
+            pending.recount.add((org, order.group_id or NO_GROUP, day))
+    for org, order_ids in by_org.items():
+        for order_id, refunded_at in context.session.execute(
+            select(Refund.order_id, Refund.refunded_at).where(
+                Refund.org == org, Refund.order_id.in_(sorted(order_ids))
+            )
+        ):
+            day = pending.day(context, org, refunded_at)
+            pending.refund_days[(org, order_id)].add(day)
+            # Counted under no group, or under the order's group as it was: both are recounted.
+            order = context.rows.get(Order, (org, order_id))
+            pending.recount.add((org, NO_GROUP if order is None else order.group_id or NO_GROUP,
+                                 day))  # fmt: skip
+
+
+def on_event(context: Context, event: Event) -> None:
+    pending: Pending | None = context.memo(MEMO, lambda: None)
+    if pending is None:
+        return
+    if event.type in ACTIVE and event.group is not None and event.member is not None:
+        _count_traffic(context, pending, event, event.group, event.member)
+    elif isinstance(event.data, OrderRefunded):
+        pending.refunded.append(event)
+    if event.key == pending.last_key:
+        write(context, pending)
+
+
+def _count_traffic(
+    context: Context, pending: Pending, event: Event, group: str, member: str
+) -> None:
+    day = pending.day(context, event.org, event.at)
+    key = (event.org, group, day)
+    if event.type == POSTED:
+        pending.add(key, "messages", 1)
+        if (*key, member, "speaker") not in pending.seen:
+            pending.seen.add((*key, member, "speaker"))
+            pending.add(key, "speakers", 1)
+    if (*key, member, "active") not in pending.seen:
+        pending.seen.add((*key, member, "active"))
+        pending.add(key, "active", 1)
+
+
+def _count_moves(context: Context, pending: Pending) -> set[Key]:
+    """Joins and exits of the pairs the batch moved, as stints after less stints before."""
+    lowered: set[Key] = set()
+    for pair, (low, before) in pending.pairs.items():
+        standing = context.rows.get(GroupMember, pair)
+        count = standing.stints if standing is not None else 0
+        after = _stints(context, pair, range(low, count + 1))
+        for number in before.keys() | after.keys():
+            old, new = before.get(number), after.get(number)
+            if old == new:
+                continue
+            for stint, sign in ((old, -1), (new, 1)):
+                if stint is None:
+                    continue
+                lowered.update(_count_stint(context, pending, pair, stint, sign))
+    return lowered
+
+
+def _count_stint(
+    context: Context, pending: Pending, pair: Pair, stint: Contribution, sign: int
+) -> list[Key]:
+    org, group, _ = pair
+    joined_at, left_at, reason = stint
+    keys = [(org, group, pending.day(context, org, joined_at))]
+    pending.add(keys[0], "joins", sign)
+    if left_at is not None:
+        keys.append((org, group, pending.day(context, org, left_at)))
+        pending.add(keys[1], "kicked" if reason == KICKED else "leaves", sign)
+    return keys if sign < 0 else []
+
+
+def write(context: Context, pending: Pending) -> None:
+    """Add the batch's counters, count sales again where they may have changed, and drop
+    the rows left with nothing counted."""
+    lowered = _count_moves(context, pending)
+    for org, order_id in pending.paid:
+        order = context.rows.get(Order, (org, order_id))
+        if order is None:
+            continue
+        group = order.group_id or NO_GROUP
+        pending.recount.add((org, group, pending.day(context, org, order.paid_at)))
+        pending.recount.update((org, group, day) for day in pending.refund_days[(org, order_id)])
+    for event in pending.refunded:
+        order = context.rows.get(Order, (event.org, event.payload(OrderRefunded).order))
+        group = NO_GROUP if order is None or order.group_id is None else order.group_id
+        pending.recount.add((event.org, group, pending.day(context, event.org, event.at)))
+    session = context.session
+    dialect = session.get_bind().dialect
+    rows = [
+        {"org": org, "group_id": group, "day": day, **counts, **dict.fromkeys(SALES, 0)}
+        for (org, group, day), counts in pending.added.items()
+        if any(counts.values())
+    ]
+    if rows:
+        statement = upsert_adding(dialect, FIGURES, keys=("org", "group_id", "day"), add=ADDED)
+        session.execute(statement, rows)
+    if pending.recount:
+        # The orders and refunds the projections changed must be in the database to be counted.
+        session.flush()
+        counted = _sales(context, pending, pending.recount)
+        insert = (postgresql.insert if dialect.name == "postgresql" else sqlite.insert)(FIGURES)
+        statement = insert.on_conflict_do_update(
+            index_elements=["org", "group_id", "day"],
+            set_={name: insert.excluded[name] for name in SALES},
+        )
+        session.execute(statement, counted)
+    gone = lowered | pending.recount
+    if gone:
+        _drop_empty(context, gone)
+
+
+def _sales(context: Context, pending: Pending, keys: set[Key]) -> list[dict[str, Any]]:
+    """The sales and refunds of these (group, day)s, counted from the orders: one query each
+    per org and day."""
+    days: dict[tuple[str, date], set[str]] = defaultdict(set)
+    for org, group, day in keys:
+        days[(org, day)].add(group)
+    zeros = dict.fromkeys(ADDED, 0)
+    rows = []
+    for (org, day), groups in sorted(days.items()):
+        start, end = _day_bounds(pending.zones[org], day)
+        group_key = func.coalesce(Order.group_id, NO_GROUP)
+        sales = {
+            group: (int(orders), int(buyers), int(items), int(gmv))
+            for group, orders, buyers, items, gmv in context.session.execute(
+                select(group_key, func.count(), func.count(func.distinct(Order.member_id)),
+                       func.sum(Order.item_count), func.sum(Order.amount))
+                .where(Order.org == org, Order.paid_at >= start, Order.paid_at < end,
+                       group_key.in_(sorted(groups)))
+                .group_by(group_key)
+            )
+        }  # fmt: skip
+        refunds = {
+            group: int(amount or 0)
+            for group, amount in context.session.execute(
+                select(group_key, func.sum(func.coalesce(Refund.amount, Order.amount, 0)))
+                .select_from(Refund)
+                .outerjoin(Order, and_(Order.org == Refund.org, Order.id == Refund.order_id))
+                .where(Refund.org == org, Refund.refunded_at >= start, Refund.refunded_at < end,
+                       group_key.in_(sorted(groups)))
+                .group_by(group_key)
+            )
+        }  # fmt: skip
+        for group in sorted(groups):
+            # PostgreSQL sums bigints as numeric: int() above brings back the exact fen.
+            orders, buyers, items, gmv = sales.get(group, (0, 0, 0, 0))
+            rows.append({"org": org, "group_id": group, "day": day, **zeros, "orders": orders,
+                         "buyers": buyers, "items": items, "gmv": gmv,
+                         "refunds": refunds.get(group, 0)})  # fmt: skip
+    return rows
+
+
+def _drop_empty(context: Context, keys: set[Key]) -> None:
+    empty = [FIGURES.c[name] == 0 for name in (*ADDED, *SALES)]
+    by_org: dict[str, list[tuple[str, date]]] = defaultdict(list)
+    for org, group, day in keys:
+        by_org[org].append((group, day))
+    for org, pairs in by_org.items():
+        for start in range(0, len(pairs), 500):
+            chunk = sorted(pairs)[start : start + 500]
+            context.session.execute(
+                delete(FIGURES).where(
+                    FIGURES.c.org == org,
+                    FIGURES.c.group_id.in_(sorted({group for group, _ in chunk})),
+                    tuple_(FIGURES.c.group_id, FIGURES.c.day).in_(chunk),
+                    *empty,
+                )
+            )
+
+
+GROUP_DAYS = Projection(
+    name="group_days",
+    tables=[FIGURES],
+    prefetch=prefetch,
+    # Every type: the batch's last event, whatever it is, is where the batch's figures land.
+    on=dict.fromkeys(PAYLOADS, on_event),
+)
