@@ -52,7 +52,8 @@ weights_strategy = st.one_of(
 
 @settings(max_examples=60, deadline=None)
 @given(
-    ids=st.sets(st.text(st.characters(blacklist_characters="\t\n"), min_size=1, max_size=6),
+    ids=st.sets(st.text(st.characters(blacklist_characters="\t\n", blacklist_categories=["Cs"]),
+                        min_size=1, max_size=6),
                 min_size=1, max_size=40),
     weights=st.lists(weights_strategy, min_size=40, max_size=40),
     k=st.integers(1, 45),
@@ -169,3 +170,9 @@ def test_a_record_whose_entrants_are_out_of_order_verifies_like_the_sorted_one()
     assert verify(record).problems == ()
     record["entrants"].append({"member": "u7", "weight": 2})
     assert verify(record).problems == ("malformed: entrant 'u7' appears twice",)
+
+
+def test_an_id_with_a_lone_surrogate_is_refused_by_name_not_crashed_on() -> None:
+    entrants = [Entrant("u1"), Entrant("bad\ud800")]
+    with pytest.raises(ValueError, match=r"entrant 'bad\\ud800': an id must be valid Unicode text"):
+        draw_winners(entrants, k=1, seed=b"s" * 16)

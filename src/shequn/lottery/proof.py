@@ -102,7 +102,14 @@ def _sorted_entrants(entrants: Iterable[Entrant]) -> tuple[Entrant, ...]:
 
 def _list_hash(members: Sequence[str], weights: Sequence[int]) -> str:
     lines = "".join(map("{}\t{}\n".format, members, weights))
-    return _sha256_hex(lines.encode())
+    try:
+        encoded = lines.encode()
+    except UnicodeEncodeError as error:
+        # A lone surrogate (JSON allows "\ud800") has no UTF-8 form to hash: refused once here,
+        # not checked per entrant on the hot path.
+        line = lines[: error.start].count("\n")
+        raise ValueError(f"entrant {members[line]!r}: an id must be valid Unicode text") from None
+    return _sha256_hex(encoded)
 
 
 def entrant_list_hash(entrants: Iterable[Entrant]) -> str:
