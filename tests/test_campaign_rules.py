@@ -27,11 +27,19 @@ def beijing(text: str) -> datetime:
 
 
 def send_at(
-    now: str, *, due: str | None = None, messages: int = 0, posts: int = 0, essential: bool = False
+    now: str,
+    *,
+    due: str | None = None,
+    messages: int = 0,
+    posts: int = 0,
+    engine_posts: int = 0,
+    essential: bool = False,
 ) -> SendDecision:
+    """`posts` the campaign's, `engine_posts` the engine's other posts (welcomes …) that day."""
     return decide_send(
-        due_at=beijing(due or now), now=beijing(now), timezone=SHANGHAI,
-        budget=Budget(), messages_today=messages, posts_today=posts, essential=essential,
+        due_at=beijing(due or now), now=beijing(now), timezone=SHANGHAI, budget=Budget(),
+        messages_today=messages, posts_today=posts, group_posts_today=posts + engine_posts,
+        essential=essential,
     )  # fmt: skip
 
 
@@ -70,6 +78,18 @@ def test_a_group_at_200_messages_today_gets_no_more_posts() -> None:
     assert decision.outcome is SendOutcome.DROP
     assert decision.reason == "message budget spent: 200 of 200 messages today"
     assert send_at("2026-11-08T20:30", messages=194, posts=5).outcome is SendOutcome.SEND
+
+
+def test_the_engines_own_posts_count_against_the_message_budget_but_not_the_post_cap() -> None:
+    decision = send_at("2026-11-08T20:30", messages=150, posts=5, engine_posts=45)
+    assert decision.outcome is SendOutcome.DROP
+    assert decision.reason == "message budget spent: 200 of 200 messages today"
+    assert send_at("2026-11-08T20:30", messages=0, posts=9, engine_posts=150).outcome is (
+        SendOutcome.SEND
+    )
+    assert send_at("2026-11-08T20:30", messages=150, posts=5, engine_posts=45, essential=True) == (
+        SendDecision(SendOutcome.SEND)
+    )
 
 
 def test_the_evenings_event_goes_out_however_much_members_chatted_but_not_past_the_post_cap() -> (

@@ -13,7 +13,7 @@ from shequn.campaign.service import change_run, start_campaign, steps_of
 from shequn.commerce.models import Coupon
 from shequn.commerce.rules import CouponKind
 from shequn.commerce.service import add_product, add_template, price_schedule
-from shequn.engine.models import ActionRecord, JobRecord
+from shequn.engine.models import ActionRecord, ActionStatus, JobRecord
 from shequn.engine.scheduler import run_due_jobs
 from shequn.lottery.models import DrawRecord
 from shequn.org.service import save_org
@@ -237,6 +237,60 @@ def test_members_chatter_counts_against_the_message_budget(shequn: Shequn) -> No
         assert (morning.status, morning.reason) == (
             "dropped", "message budget spent: 4 of 4 messages today",
         )  # fmt: skip
+
+
+def test_a_group_whose_welcomes_used_the_budget_drops_a_non_essential_post(
+    shequn: Shequn,
+) -> None:
+    seed_groups(shequn, {"g1": []})
+    with shequn.sessions.begin() as session:
+        save_org(session, "demo", name=None, timezone="Asia/Shanghai",
+                 settings={"campaign": {"daily_messages": 4}, "welcome_text": "欢迎 {nickname}!",
+                           "welcome_max_mentions": 1}, now=beijing("2026-11-07T09:00"))  # fmt: skip
+    joins = [event(f"j{n}", "member.joined", f"2026-11-07T09:10:0{n}",
+                   {"group": "g1", "member": f"new-{n}"}) for n in range(3)]  # fmt: skip
+    chatter = event("m0", "message.posted", "2026-11-07T09:20",
+                    {"group": "g1", "member": "new-0", "message": "m0", "kind": "text"})  # fmt: skip
+    ingest(shequn, [*joins, chatter])
+    run_id = start(shequn, SMALL, first=date(2026, 11, 7), now=beijing("2026-11-07T09:30"))
+    tick(shequn, beijing("2026-11-07T09:11"))
+    with shequn.sessions() as session:
+        welcomes = session.scalars(
+            select(ActionRecord.group_id).where(ActionRecord.cause.like("job:%"))
+        ).all()
+        assert welcomes == ["g1", "g1", "g1"]
+
+    tick(shequn, beijing("2026-11-07T10:00"))
+
+    with shequn.sessions() as session:
+        morning = session.get(CampaignStep, ("demo", run_id, "morning", "g1"))
+        assert morning is not None
+        # One member's message and three welcomes: the budget of 4 is spent.
+        assert (morning.status, morning.reason) == (
+            "dropped", "message budget spent: 4 of 4 messages today",
+        )  # fmt: skip
+    assert campaign_actions(shequn) == []
+
+
+def test_a_welcome_that_failed_never_reached_the_group_and_uses_no_budget(
+    shequn: Shequn,
+) -> None:
+    seed_groups(shequn, {"g1": []})
+    with shequn.sessions.begin() as session:
+        save_org(session, "demo", name=None, timezone="Asia/Shanghai",
+                 settings={"campaign": {"daily_messages": 1}, "welcome_text": "欢迎 {nickname}!"},
+                 now=beijing("2026-11-07T09:00"))  # fmt: skip
+    ingest(shequn, [event("j0", "member.joined", "2026-11-07T09:10", {"group": "g1",
+                                                                       "member": "new-0"})])  # fmt: skip
+    run_id = start(shequn, SMALL, first=date(2026, 11, 7), now=beijing("2026-11-07T09:30"))
+    tick(shequn, beijing("2026-11-07T09:11"))
+    with shequn.sessions.begin() as session:
+        welcome = session.scalars(select(ActionRecord)).one()
+        welcome.status = ActionStatus.FAILED
+
+    tick(shequn, beijing("2026-11-07T10:00"))
+
+    assert statuses(shequn, run_id)[("g1", "morning")] == "done"
 
 
 def test_pause_holds_steps_resume_catches_up_and_cancel_stops_the_rest(shequn: Shequn) -> None:

@@ -8,8 +8,9 @@ from typer.testing import CliRunner
 from shequn.app import create_app
 from shequn.cli.connect import tasks_app
 from shequn.config import Settings
-from shequn.connectors.platforms import platform_connectors
-from shequn.wiring import open_shequn
+from shequn.connectors.platforms import nicknames, platform_connectors
+from shequn.wiring import Shequn, open_shequn
+from tests.conftest import event, ingest
 
 TOKEN = "7012345678:AAHk3x-made-up-token_for-tests"  # noqa: S105 - made up
 TELEGRAM = {"telegram_bot_token": TOKEN, "telegram_webhook_secret": "s3cret"}
@@ -26,13 +27,27 @@ def problems(**fields: object) -> list[tuple[str, str]]:
     return [(str(item["loc"][0]), item["msg"].removeprefix("Value error, ")) for item in error.value.errors()]  # fmt: skip
 
 
-def test_no_platform_settings_means_no_platform_connectors() -> None:
-    assert platform_connectors(Settings()) == {}
+def test_no_platform_settings_means_no_platform_connectors(shequn: Shequn) -> None:
+    assert platform_connectors(Settings(), shequn.sessions) == {}
 
 
-def test_both_platforms_set_up_give_both_connectors() -> None:
+def test_both_platforms_set_up_give_both_connectors(shequn: Shequn) -> None:
     settings = Settings(**TELEGRAM, **WECOM)
-    assert sorted(platform_connectors(settings)) == ["telegram", "wecom"]
+    assert sorted(platform_connectors(settings, shequn.sessions)) == ["telegram", "wecom"]
+
+
+def test_a_mentions_nickname_is_read_from_the_store_within_the_actions_org(
+    shequn: Shequn,
+) -> None:
+    ingest(shequn, [
+        event("m1", "member.upserted", "2020-11-07T10:00:00", {"member": "501", "nickname": "小美"}),
+        event("m2", "member.upserted", "2020-11-07T10:00:00", {"member": "501", "nickname": "Eve"},
+              org="other"),
+    ])  # fmt: skip
+    nickname = nicknames(shequn.sessions)
+    assert [nickname("demo", "501"), nickname("other", "501"), nickname("demo", "502")] == [
+        "小美", "Eve", None
+    ]  # fmt: skip
 
 
 def test_a_token_that_is_not_botfathers_is_refused() -> None:

@@ -93,7 +93,7 @@ def connector_for(
     fake: Callable[[httpx2.Request], httpx2.Response],
     *,
     clock: Clock | None = None,
-    nickname: Callable[[str], str | None] | None = None,
+    nickname: Callable[[str, str], str | None] | None = None,
 ) -> TelegramConnector:
     limiter = FloodLimiter(clock=clock or Clock())
     return TelegramConnector(bot_for(fake), limiter=limiter, nickname=nickname)
@@ -150,9 +150,9 @@ def test_a_group_message_is_sent_as_escaped_html_with_its_mentions_as_user_links
 
 def test_a_mention_without_a_name_takes_the_nickname_lookup_else_the_id() -> None:
     fake = FakeTelegram()
-    nicknames = {MARCO: "Marco"}
+    nicknames = {("demo", MARCO): "Marco"}
 
-    connector_for(fake, nickname=nicknames.get).perform(
+    connector_for(fake, nickname=lambda org, member: nicknames.get((org, member))).perform(
         action("send_message", text="welcome", mentions=[MARCO, LINA])
     )
 

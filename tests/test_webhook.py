@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from shequn.app import create_app
 from shequn.cli.webhook import webhook_app
+from shequn.config import Settings
 from shequn.connectors.webhook.signing import (
     BadTimestamp,
     BadWebhookId,
@@ -34,7 +35,7 @@ from shequn.engine.models import EventRecord, IntakeBatch
 from shequn.kit.time import utc_now
 from shequn.org.models import Org
 from shequn.org.service import save_org
-from shequn.wiring import Shequn
+from shequn.wiring import Shequn, open_shequn
 from tests.conftest import event
 
 # The test vector of the Standard Webhooks reference library (Python), test_sign_function in
@@ -310,6 +311,23 @@ def test_a_replayed_delivery_is_answered_with_duplicates_and_writes_nothing(
     assert replay.json() == {"accepted": 0, "duplicates": 2, "rejected": []}
     assert len(logged(shequn)) == 2
     assert batches(shequn) == 1
+
+
+def test_a_replay_to_another_worker_or_after_a_restart_writes_nothing_either(
+    client: TestClient, shequn: Shequn, settings: Settings, shop: str
+) -> None:
+    # The log's unique (org, source, id) is in the store every worker shares, so the webhook
+    # needs no webhook-id cache of its own to hold across workers and restarts.
+    body = json.dumps([order_paid("o-1")]).encode()
+    headers = signed([NEW_SECRET], body)
+    client.post("/webhooks/demo/events", content=body, headers=headers)
+    for _worker_or_restart in range(2):
+        other = open_shequn(settings)
+        with TestClient(create_app(other, run_worker=False)) as second:
+            replay = second.post("/webhooks/demo/events", content=body, headers=headers)
+        other.close()
+        assert replay.json() == {"accepted": 0, "duplicates": 1, "rejected": []}
+    assert (logged(shequn), batches(shequn)) == ([("demo", "shop", "o-1", "order.paid")], 1)
 
 
 def test_a_senders_retry_under_a_fresh_timestamp_is_also_a_duplicate(

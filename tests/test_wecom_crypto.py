@@ -14,8 +14,6 @@ from shequn.connectors.wecom.crypto import (
     CallbackKeys,
     MalformedCallback,
     MalformedXml,
-    NonceCache,
-    ReplayedNonce,
     StaleTimestamp,
     WrongCorpId,
     check_timestamp,
@@ -433,62 +431,3 @@ def test_keys_do_not_show_their_secrets() -> None:
     assert TOKEN not in shown
     assert "aes_key" not in shown
     assert CORP_ID in shown
-
-
-def test_the_nonce_cache_refuses_a_replay_within_the_window() -> None:
-    cache = NonceCache()
-    now = at("1700000000")
-    cache.remember("1700000000", "n1", now=now)
-
-    with pytest.raises(ReplayedNonce, match="n1"):
-        cache.remember("1700000000", "n1", now=now + timedelta(seconds=299))
-
-
-def test_the_same_nonce_at_another_timestamp_is_a_new_request() -> None:
-    cache = NonceCache()
-    now = at("1700000000")
-
-    cache.remember("1700000000", "n1", now=now)
-    cache.remember("1700000001", "n1", now=now)
-
-    assert len(cache) == 2
-
-
-def test_the_nonce_cache_forgets_pairs_once_the_window_would_refuse_them() -> None:
-    cache = NonceCache(window=timedelta(seconds=300))
-    sent = at("1700000000")
-    cache.remember("1700000000", "n1", now=sent)
-    cache.remember("1700000100", "n2", now=sent + timedelta(seconds=100))
-
-    cache.remember("1700000300", "n3", now=sent + timedelta(seconds=300))
-
-    assert len(cache) == 2
-    with pytest.raises(StaleTimestamp):
-        check_timestamp("1700000000", now=sent + timedelta(seconds=301))
-
-
-def test_a_pair_already_outside_the_window_is_not_kept() -> None:
-    cache = NonceCache()
-
-    cache.remember("1700000000", "n1", now=at("1700000000") + timedelta(hours=1))
-
-    assert len(cache) == 0
-
-
-def test_a_full_nonce_cache_drops_the_pair_closest_to_expiry() -> None:
-    cache = NonceCache(capacity=2)
-    now = at("1700000000")
-    cache.remember("1700000010", "late", now=now)
-    cache.remember("1700000000", "early", now=now)
-
-    cache.remember("1700000005", "middle", now=now)
-
-    assert len(cache) == 2
-    cache.remember("1700000000", "early", now=now)
-    with pytest.raises(ReplayedNonce):
-        cache.remember("1700000010", "late", now=now)
-
-
-def test_a_cache_needs_room_for_one() -> None:
-    with pytest.raises(ValueError, match="capacity"):
-        NonceCache(capacity=0)

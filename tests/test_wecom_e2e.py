@@ -59,6 +59,8 @@ class FakeWeCom:
         # WeCom's answer for a send it refused (2: not a friend, 3: sent already today).
         self.refused: int | None = None
         self.members = list(GROUP_CHAT["member_list"])
+        # How many groupchat/get calls WeCom answers "system busy" before answering again.
+        self.busy = 0
         self.app = FastAPI()
         self.app.get("/cgi-bin/gettoken")(self.gettoken)
         self.app.post("/cgi-bin/externalcontact/{path:path}")(self.answer)
@@ -74,6 +76,9 @@ class FakeWeCom:
         self.calls.append((path, payload))
         if request.query_params.get("access_token") != "token-1":
             return {"errcode": 42001, "errmsg": "access_token expired"}
+        if path == "groupchat/get" and self.busy:
+            self.busy -= 1
+            return {"errcode": -1, "errmsg": "system busy"}
         if path == "groupchat/get":
             return {"errcode": 0, "errmsg": "ok",
                     "group_chat": {**GROUP_CHAT, "member_list": self.members}}  # fmt: skip
@@ -244,6 +249,55 @@ def test_forged_stale_and_malformed_callbacks_are_refused_and_write_nothing(
         body = "<xml><Encrypt>"
     assert client.post("/wecom/callback", params=query, content=body).status_code == status
     assert (events_stored(wecom), wecom_api[0].calls) == (0, [])
+
+
+def test_a_replay_to_another_worker_or_after_a_restart_is_refused(
+    wecom: Shequn, client: TestClient, platform_settings: Settings
+) -> None:
+    query, body = sealed(change("del_member", scene="<QuitScene>0</QuitScene>"), nonce="n5")
+    assert client.post("/wecom/callback", params=query, content=body).status_code == 200
+    for _worker_or_restart in range(2):
+        other = open_shequn(platform_settings)
+        app = FastAPI()
+        for router in platform_routers(other):
+            app.include_router(router)
+        with TestClient(app) as second:
+            replay = second.post("/wecom/callback", params=query, content=body)
+        other.close()
+        assert (replay.status_code, replay.json()["detail"]) == (
+            401, f"ReplayedNonce: nonce 'n5' at timestamp {query['timestamp']} was already taken in",
+        )  # fmt: skip
+    assert events_stored(wecom) == 1
+
+
+def test_a_callback_that_failed_is_let_in_when_wecom_retries_it(
+    wecom: Shequn, wecom_api: tuple[FakeWeCom, str]
+) -> None:
+    fake, _ = wecom_api
+    fake.busy = 1
+    app = FastAPI()
+    for router in platform_routers(wecom):
+        app.include_router(router)
+    query, body = sealed(change("add_member", scene="<JoinScene>3</JoinScene>"), nonce="n6")
+    with TestClient(app, raise_server_exceptions=False) as wecom_side:
+        failed = wecom_side.post("/wecom/callback", params=query, content=body)
+        assert (failed.status_code, events_stored(wecom)) == (500, 0)
+
+        retry = wecom_side.post("/wecom/callback", params=query, content=body)
+        assert (retry.status_code, retry.text) == (200, "success")
+        assert events_stored(wecom) == 3
+        assert wecom_side.post("/wecom/callback", params=query, content=body).status_code == 401
+
+
+def test_a_signed_callback_that_cannot_be_read_is_refused_and_not_held_against_a_resend(
+    wecom: Shequn, client: TestClient
+) -> None:
+    unreadable = change("add_member").replace("<ChatId>", "<Chat>").replace("</ChatId>", "</Chat>")
+    query, body = sealed(unreadable, nonce="n7")
+    for _sent_again in range(2):
+        refused = client.post("/wecom/callback", params=query, content=body)
+        assert (refused.status_code, refused.json()) == (400, {"detail": "ChatId: required"})
+    assert events_stored(wecom) == 0
 
 
 def decide(shequn: Shequn, *actions: Action) -> None:

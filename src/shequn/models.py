@@ -28,7 +28,7 @@ from shequn.commerce.models import (
     Product,
     Refund,
 )
-from shequn.connectors.models import TelegramJoinRequest, WeComChatVersion
+from shequn.connectors.models import DeliveryNonce, TelegramJoinRequest, WeComChatVersion
 from shequn.engine.models import ActionRecord, EventRecord, IntakeBatch, JobRecord
 from shequn.fission.models import CampaignRecord, RewardGrant
 from shequn.group.models import Group, Staff, Store
@@ -70,6 +70,7 @@ __all__ = [
     "CouponShare",
     "CouponTemplate",
     "CouponUse",
+    "DeliveryNonce",
     "DrawRecord",
     "EventRecord",
     "FriendHelp",

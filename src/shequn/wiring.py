@@ -37,7 +37,9 @@ from shequn.points.handlers import EXPIRE, POINTS, QUIZ_CLOSE, QUIZ_OPEN, REPLY
 DAILY_FIGURES_REVISION = "0019"
 
 
-def build_registry(settings: Settings, *, console: Console | None = None) -> Registry:
+def build_registry(
+    settings: Settings, sessions: sessionmaker[Session], *, console: Console | None = None
+) -> Registry:
     registry = Registry(tenancy=OrgDirectory(settings.timezone), payloads=dict(PAYLOADS))
     # Order matters: members count into groups, so groups are projected first.
     registry.add_projection(GROUPS)
@@ -72,7 +74,7 @@ def build_registry(settings: Settings, *, console: Console | None = None) -> Reg
     registry.add_job_kind(CAMPAIGN_STEP_JOB)
     action_log = Path(settings.action_log) if settings.action_log else None
     registry.connectors["log"] = LogConnector(action_log, console=console)
-    registry.connectors.update(platform_connectors(settings))
+    registry.connectors.update(platform_connectors(settings, sessions))
     return registry
 
 
@@ -121,8 +123,8 @@ def open_shequn(
     """
     engine = create_engine(settings.database_url)
     before = upgrade(engine) if migrate else None
-    registry = build_registry(settings, console=console)
-    shequn = Shequn(settings, engine, session_factory(engine), registry)
+    sessions = session_factory(engine)
+    shequn = Shequn(settings, engine, sessions, build_registry(settings, sessions, console=console))
     if before is not None and before < DAILY_FIGURES_REVISION:
         backfill_after_upgrade(shequn, console)
     return shequn

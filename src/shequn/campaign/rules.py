@@ -176,11 +176,14 @@ def decide_send(
     budget: Budget,
     messages_today: int,
     posts_today: int,
+    group_posts_today: int,
     essential: bool = False,
 ) -> SendDecision:
-    """Whether a post goes out now. `messages_today` counts members' messages in the group's
-    local day so far, `posts_today` the posts sent to it (ours included). An essential post
-    (the evening's event) is never dropped for members' messages, only for the post cap."""
+    """Whether a post goes out now. In the group's local day so far, `messages_today` counts
+    members' messages, `posts_today` the campaign's posts (for the post cap) and
+    `group_posts_today` every post the engine made in the group, the campaign's included
+    (welcomes, lottery posts, coupon drops count against the message budget too). An essential
+    post (the evening's event) is never dropped for the message budget, only for the post cap."""
     where = zone(timezone)
     if now - due_at > budget.late_limit:
         return SendDecision(
@@ -202,7 +205,7 @@ def decide_send(
             SendOutcome.DROP,
             f"post budget spent: {posts_today} of {budget.daily_posts} posts today",
         )
-    total = messages_today + posts_today
+    total = messages_today + group_posts_today
     if total >= budget.daily_messages and not essential:
         return SendDecision(
             SendOutcome.DROP,

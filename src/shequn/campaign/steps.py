@@ -27,7 +27,7 @@ from shequn.commerce.service import drop_coupons, set_price
 from shequn.engine.action import Action, ActionKind
 from shequn.engine.context import Context, Job
 from shequn.engine.event import order_key
-from shequn.engine.models import EventRecord, JobRecord
+from shequn.engine.models import ActionRecord, ActionStatus, EventRecord, JobRecord
 from shequn.group.models import Group
 from shequn.kit.ids import stable_id
 from shequn.kit.time import local_day, local_time_to_utc, parse_clock, zone
@@ -38,6 +38,8 @@ from shequn.points.models import PointsBalance
 from shequn.points.service import set_sign_in_open
 
 STEP = "campaign.step"
+# Outbox actions that put a message in the group.
+GROUP_POSTS = frozenset({ActionKind.SEND_MESSAGE, ActionKind.WARN_MEMBER, ActionKind.SET_NOTICE})
 LEADERBOARD_TOP = 5
 _FORMATS = {
     StepKind.IMAGE: "image",
@@ -143,8 +145,9 @@ def render_texts(step: Step, lang: str, values: Mapping[str, Any]) -> dict[str, 
 
 def _today_counts(
     session: Session, org: str, group: str, *, now: datetime, timezone: str
-) -> tuple[int, int]:
-    """Members' messages and campaign posts in the group in its local day so far."""
+) -> tuple[int, int, int]:
+    """Members' messages, campaign posts and every post in the group's outbox (the campaign's
+    included) in its local day so far."""
     day = local_day(now, timezone)
     start = local_time_to_utc(day, 0, 0, timezone)
     end = local_time_to_utc(day + timedelta(days=1), 0, 0, timezone)
@@ -168,7 +171,20 @@ def _today_counts(
             CampaignStep.kind.in_(sorted(SENDS)),
         )
     )
-    return int(messages or 0), int(posts or 0)
+    # Everything the engine posts (welcomes, lottery posts, coupon drops, campaign posts …) goes
+    # through the outbox: counted there by its (org, group_id, created_at) index. A post that
+    # failed never reached the group.
+    group_posts = session.scalar(
+        select(func.count()).where(
+            ActionRecord.org == org,
+            ActionRecord.group_id == group,
+            ActionRecord.created_at >= start,
+            ActionRecord.created_at < end,
+            ActionRecord.kind.in_(sorted(GROUP_POSTS)),
+            ActionRecord.status != ActionStatus.FAILED,
+        )
+    )
+    return int(messages or 0), int(posts or 0), int(group_posts or 0)
 
 
 def record_step(row: CampaignStep, now: datetime, status: StepStatus, reason: str | None) -> None:
@@ -210,13 +226,14 @@ def carry_out(context: Context, run: CampaignRun, playbook: Playbook, row: Campa
         return
     local = row.due_at.astimezone(zone(run.timezone))
     if step.kind in SENDS and group is not None:
-        messages, posts = _today_counts(
+        messages, posts, group_posts = _today_counts(
             session, run.org, group.id, now=context.now, timezone=run.timezone
         )
         decision = decide_send(
             due_at=row.next_at, now=context.now, timezone=run.timezone,
             budget=budget_of(context.tenant(run.org).settings),
-            messages_today=messages, posts_today=posts, essential=step.essential,
+            messages_today=messages, posts_today=posts, group_posts_today=group_posts,
+            essential=step.essential,
         )  # fmt: skip
         if decision.outcome is SendOutcome.DEFER and decision.until is not None:
             row.attempt += 1

@@ -3,7 +3,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import String
+from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shequn.db import Base
@@ -49,3 +49,19 @@ class TelegramJoinRequest(Base):
     # When Telegram took the approval or decline; None while it waits (review, or a failed call).
     answered_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(String(1000))
+
+
+class DeliveryNonce(Base):
+    """A signed delivery already taken in: the same one again is a replay until `expires_at`.
+
+    In the store, not in a worker's memory, so every worker and a restart refuse it alike.
+    """
+
+    __tablename__ = "delivery_nonce"
+    __table_args__ = (Index("ix_delivery_nonce_expires_at", "expires_at"),)
+
+    # Who signed it (wecom, …): each source's keys are its own.
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # When the sender's freshness check would refuse the delivery anyway.
+    expires_at: Mapped[datetime]

@@ -1,14 +1,15 @@
 """The platform connectors and their HTTP endpoints, as the settings ask for them."""
 
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
-from sqlalchemy import Engine, select
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from shequn.config import Settings
 from shequn.connectors.base import Connector
+from shequn.connectors.replay import ReplayGuard
 from shequn.connectors.telegram.bot import TelegramBot, TelegramConnector
 from shequn.connectors.telegram.intake import take_updates
 from shequn.connectors.telegram.webhook import telegram_router
@@ -18,7 +19,6 @@ from shequn.connectors.wecom.crypto import CallbackKeys
 from shequn.connectors.wecom.events import ChatChange
 from shequn.connectors.wecom.intake import take_change
 from shequn.connectors.wecom.routes import wecom_router
-from shequn.db import create_engine
 from shequn.member.models import Member
 
 if TYPE_CHECKING:
@@ -28,12 +28,14 @@ TELEGRAM = "telegram"
 WECOM = "wecom"
 
 
-def platform_connectors(settings: Settings) -> dict[str, Connector]:
+def platform_connectors(
+    settings: Settings, sessions: sessionmaker[Session]
+) -> dict[str, Connector]:
     """A connector for each platform whose settings are given."""
     connectors: dict[str, Connector] = {}
     if settings.has_telegram:
         bot = TelegramBot(token=settings.telegram_bot_token, base_url=settings.telegram_api_url)
-        connectors[TELEGRAM] = TelegramConnector(bot, nickname=nicknames(settings.database_url))
+        connectors[TELEGRAM] = TelegramConnector(bot, nickname=nicknames(sessions))
     if settings.has_wecom:
         client = WeComClient(
             corp_id=settings.wecom_corp_id,
@@ -44,21 +46,15 @@ def platform_connectors(settings: Settings) -> dict[str, Connector]:
     return connectors
 
 
-def nicknames(database_url: str) -> Callable[[str], str | None]:
-    """A member's nickname by platform id, for mentions whose action names nobody."""
-    engine: Engine | None = None
-    lock = threading.Lock()
+def nicknames(sessions: sessionmaker[Session]) -> Callable[[str, str], str | None]:
+    """A member's nickname in an org by platform id, for mentions whose action names nobody;
+    read through the app's own store, never another org's member of the same id."""
 
-    def nickname(member: str) -> str | None:
-        nonlocal engine
-        with lock:
-            # Opened on the first mention without a name: most registries never need it.
-            if engine is None:
-                engine = create_engine(database_url)
-        with engine.connect() as connection:
-            return connection.scalar(
-                select(Member.nickname).where(Member.id == member, Member.nickname.is_not(None))
-                .limit(1)
+    def nickname(org: str, member: str) -> str | None:
+        with sessions() as session:
+            return session.scalar(
+                select(Member.nickname)
+                .where(Member.org == org, Member.id == member, Member.nickname.is_not(None))
             )  # fmt: skip
 
     return nickname
@@ -97,5 +93,5 @@ def platform_routers(shequn: "Shequn") -> list[APIRouter]:
         async def on_change(change: ChatChange) -> None:
             await take_change(shequn, wecom, change)
 
-        routers.append(wecom_router(keys, on_change))
+        routers.append(wecom_router(keys, on_change, guard=ReplayGuard(shequn.sessions)))
     return routers

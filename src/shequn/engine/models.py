@@ -60,7 +60,11 @@ class ActionRecord(Base):
     """An action a handler decided, recorded in the same transaction as the state that caused it."""
 
     __tablename__ = "action"
-    __table_args__ = (Index("ix_action_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_action_due", "status", "next_attempt_at"),
+        # A group's posts in a day: the campaign's message budget counts the engine's own.
+        Index("ix_action_group_created", "org", "group_id", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     org: Mapped[str] = mapped_column(String(200))

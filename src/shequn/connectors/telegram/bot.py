@@ -482,7 +482,7 @@ class TelegramConnector:
         bot: TelegramBot,
         *,
         limiter: FloodLimiter | None = None,
-        nickname: Callable[[str], str | None] | None = None,
+        nickname: Callable[[str, str], str | None] | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self.bot = bot
@@ -634,7 +634,8 @@ class TelegramConnector:
         for member in members:
             name = names.get(str(member))
             if not isinstance(name, str) or not name.strip():
-                name = self._nickname(str(member)) if self._nickname is not None else None
+                found = self._nickname if self._nickname is not None else None
+                name = None if found is None else found(action.org, str(member))
             mentions.append(Mention(member, name or str(member)))
         return mentions
 

@@ -58,7 +58,9 @@ async def post_webhook_events(request: Request, org: str) -> IngestOut:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(error)) from None
     # Replays need no webhook-id cache: a delivery seen again within the tolerance (or a sender's
     # retry with a fresh timestamp) is ingested again, and the log's unique key (org, source, id)
-    # makes that write nothing; the summary counts its events as duplicates.
+    # makes that write nothing; the summary counts its events as duplicates. The key lives in the
+    # store, so this holds across workers and restarts; refusing a webhook-id seen before would
+    # instead turn away the sender's retry of a delivery whose answer it never got.
     intake = shequn.intake(origin="webhook", default_org=org, allowed_orgs=frozenset({org}))
     summary = await run_in_threadpool(intake.ingest, decode_body(body))
     return IngestOut.model_validate(summary.as_json())

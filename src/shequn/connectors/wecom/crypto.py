@@ -1,4 +1,4 @@
-"""WeCom callback crypto (WXBizMsgCrypt): signature, AES envelope, freshness and replay checks."""
+"""WeCom callback crypto (WXBizMsgCrypt): signature, AES envelope and freshness checks."""
 
 # The scheme as WeCom documents it (加解密方案说明):
 # https://developer.work.weixin.qq.com/document/path/91144
@@ -8,12 +8,10 @@
 import base64
 import binascii
 import hashlib
-import heapq
 import hmac
 import re
 import secrets
 import struct
-import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,7 +28,6 @@ RANDOM_PREFIX_SIZE = 16
 LENGTH_FIELD_SIZE = 4
 ENCODING_AES_KEY_LENGTH = 43
 WINDOW = timedelta(seconds=300)
-NONCE_CACHE_CAPACITY = 100_000
 
 # Ten digits today; twelve leaves room and keeps datetime.fromtimestamp from overflowing.
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
@@ -52,7 +49,7 @@ class StaleTimestamp(CallbackError):
 
 
 class ReplayedNonce(CallbackError):
-    """This (timestamp, nonce) pair was already accepted within the window."""
+    """This (timestamp, nonce) pair was already taken in within the window."""
 
 
 class BadPadding(CallbackError):
@@ -248,61 +245,6 @@ def encrypt_message(
         f"<Nonce>{escape(nonce)}</Nonce>"
         "</xml>"
     )
-
-
-class NonceCache:
-    """Remembers accepted (timestamp, nonce) pairs until the time window would refuse them anyway.
-
-    In memory and per process: a deployment with several workers needs a shared store instead.
-    Call `remember` only after `decrypt_message` or `verify_url` accepted the request, so that
-    only correctly signed traffic takes up room.
-    """
-
-    def __init__(self, *, window: timedelta = WINDOW, capacity: int = NONCE_CACHE_CAPACITY) -> None:
-        if capacity < 1:
-            raise ValueError("capacity must be at least 1")
-        self.window = window
-        self.capacity = capacity
-        self._expires_at: dict[tuple[str, str], datetime] = {}
-        self._by_expiry: list[tuple[datetime, tuple[str, str]]] = []
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._expires_at)
-
-    def remember(self, timestamp: str, nonce: str, *, now: datetime) -> None:
-        """Record a pair just accepted; raise ReplayedNonce if it was already seen in the window."""
-        key = (timestamp, nonce)
-        expires_at = _instant(timestamp) + self.window
-        now = to_utc(now)
-        with self._lock:
-            self._forget_expired(now)
-            if key in self._expires_at:
-                raise ReplayedNonce(
-                    f"nonce {nonce!r} at timestamp {timestamp} was already accepted"
-                )
-            if expires_at <= now:
-                # Outside the window: the timestamp check refuses it, so there is nothing to keep.
-                return
-            while len(self._expires_at) >= self.capacity:
-                # Bounded memory wins over perfect recall: only signed requests get here, so
-                # filling the cache takes WeCom's own traffic, and the pair dropped is the one
-                # the timestamp check will refuse soonest.
-                _, oldest = heapq.heappop(self._by_expiry)
-                self._expires_at.pop(oldest, None)
-            self._expires_at[key] = expires_at
-            heapq.heappush(self._by_expiry, (expires_at, key))
-
-    def forget(self, timestamp: str, nonce: str) -> None:
-        """Let a pair in again: its request was refused after all, and WeCom will resend it."""
-        with self._lock:
-            self._expires_at.pop((timestamp, nonce), None)
-
-    def _forget_expired(self, now: datetime) -> None:
-        while self._by_expiry and self._by_expiry[0][0] <= now:
-            _, key = heapq.heappop(self._by_expiry)
-            # Already forgotten, or remembered again with the same expiry: either way gone now.
-            self._expires_at.pop(key, None)
 
 
 def _instant(timestamp: str) -> datetime:
