@@ -7,15 +7,16 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from shequn.app import create_app
+from shequn.cli.main import app as shequn_cli
 from shequn.cli.staff import staff_app
 from shequn.engine.models import ActionRecord, ActionStatus
 from shequn.kit.time import utc_now
-from shequn.member.models import Member
-from shequn.web.models import SealedPhone, StaffAuditEntry
-from shequn.web.phones import (
+from shequn.member.models import Member, SealedPhone
+from shequn.member.phones import (
     KEY_ENV,
     PhoneKeyError,
     mask_phone,
@@ -24,6 +25,7 @@ from shequn.web.phones import (
     phone_key,
     seal_phone,
 )
+from shequn.web.models import StaffAuditEntry
 from shequn.web.rules import Role, Staff
 from shequn.wiring import Shequn
 from tests.conftest import event, ingest
@@ -141,7 +143,7 @@ def test_a_member_page_shows_profile_invites_points_orders_and_a_masked_phone(
     page = manager.get("/dashboard/members/u1?lang=en").text
     assert "138****5678" in page
     assert PHONE not in page
-    assert "¥1200.00" in page
+    assert "¥1,200.00" in page
     assert "buyer, inviter" in page
     assert 'href="/dashboard/members/u2">小丽</a>' in page
     assert "1 / 1" in page
@@ -292,7 +294,7 @@ def test_sealing_phones_moves_them_out_of_the_member_rows(
         member = session.get(Member, ("demo", "u1"))
         vault = session.get(SealedPhone, ("demo", "u1"))
         assert member is not None
-        assert member.phone is None
+        assert member.phone == "138****5678"
         assert vault is not None
         assert vault.masked == "138****5678"
         assert PHONE not in vault.sealed
@@ -347,3 +349,33 @@ def test_another_stores_first_group_and_inviter_stay_hidden_and_csv_never_runs_f
     boss, _ = as_staff(app_of, "boss")
     everything = boss.get("/dashboard/members?q=ux&format=csv").text.lstrip("\ufeff")
     assert next(csv.DictReader(io.StringIO(everything)))["first_group"] == "g-b"
+
+
+def test_settings_changed_from_the_command_line_are_in_the_staff_log_with_who_and_old_and_new(
+    shop: Shequn, app_of: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOGNAME", "ops-laptop")
+    runner, db = CliRunner(), shop.settings.database_url
+    for args in (["audit", "settings", "--org", "demo", "--warnings", "3"],
+                 ["audit", "settings", "--org", "demo", "--warnings", "3"],
+                 ["org", "create", "demo", "--timezone", "Asia/Tokyo"],
+                 ["webhook", "secret", "create", "--org", "demo"]):  # fmt: skip
+        result = runner.invoke(shequn_cli, [*args, "--db", db])
+        assert result.exit_code == 0, result.output
+    with shop.sessions() as session:
+        logged = session.execute(
+            select(StaffAuditEntry.username, StaffAuditEntry.target, StaffAuditEntry.detail)
+            .where(StaffAuditEntry.action == "config_changed").order_by(StaffAuditEntry.id)
+        ).all()  # fmt: skip
+    secret = result.stdout.strip()
+    assert [tuple(row) for row in logged] == [
+        ("ops-laptop", "audit_warnings", {"audit_warnings": {"old": None, "new": 3}}),
+        ("ops-laptop", "timezone",
+         {"timezone": {"old": "Asia/Shanghai", "new": "Asia/Tokyo"}}),
+        ("ops-laptop", "webhook_secrets",
+         {"webhook_secrets": {"old": None, "new": "1 (hidden)"}}),
+    ]  # fmt: skip
+    boss, _ = as_staff(app_of, "boss")
+    log = boss.get("/dashboard/staff-log").text
+    assert log.count('data-log="config_changed"') == 3
+    assert secret not in log

@@ -15,7 +15,16 @@ from shequn.invite.livecode import UnknownLiveCode, route_next
 from shequn.invite.models import InviteCodeRecord
 from shequn.invite.service import InviteQuery, count_invites_as_of
 from shequn.kit.time import TimeError, parse_instant, utc_now
-from shequn.org.service import org_of_token
+from shequn.member.rules import TagError
+from shequn.member.service import (
+    BY_LENGTH,
+    UnknownMember,
+    known_tags_of,
+    tag_member,
+    tags_of,
+)
+from shequn.org.models import ApiToken
+from shequn.org.service import hash_token, org_of_token
 from shequn.wiring import Shequn
 
 router = APIRouter(prefix="/api/v1")
@@ -198,3 +207,64 @@ def join_by_code(request: Request, org: str, code: str) -> Response:
     if record is None or record.link is None:
         return HTMLResponse(NO_LINK_PAGE, status_code=status.HTTP_404_NOT_FOUND)
     return RedirectResponse(record.link, status_code=status.HTTP_302_FOUND)
+
+
+class TagsIn(BaseModel):
+    tags: list[str]
+
+
+class TagsOut(BaseModel):
+    member: str
+    tags: list[str]
+
+
+def api_caller(org: Org, authorization: Annotated[str, Header()], request: Request) -> str:
+    """Who the staff log names for a change made with a token: api:<the token's name>."""
+    with shequn_of(request).sessions() as session:
+        name = session.scalar(
+            select(ApiToken.name).where(
+                ApiToken.token_hash == hash_token(authorization[7:].strip())
+            )
+        )
+    # A log label: a token name may be longer than the staff log's username column holds.
+    return f"api:{name}"[:BY_LENGTH]
+
+
+def _tag(request: Request, org: str, member: str, *, by: str, add: list[str],
+         remove: list[str]) -> TagsOut:  # fmt: skip
+    with shequn_of(request).sessions.begin() as session:
+        try:
+            tag_member(session, org, member, add=add, remove=remove, by=by, now=utc_now())
+        except UnknownMember as error:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+        except TagError as error:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+        return TagsOut(member=member, tags=tags_of(session, org, member))
+
+
+@router.get("/members/{member}/tags", response_model=TagsOut)
+def get_member_tags(request: Request, org: Org, member: str) -> TagsOut:
+    """A member's tags, as `shequn member tags --json` prints them."""
+    with shequn_of(request).sessions() as session:
+        try:
+            return TagsOut(member=member, tags=known_tags_of(session, org, member))
+        except UnknownMember as error:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+
+
+@router.post("/members/{member}/tags", response_model=TagsOut)
+def add_member_tags(
+    request: Request, org: Org, member: str, body: TagsIn,
+    by: Annotated[str, Depends(api_caller)],
+) -> TagsOut:  # fmt: skip
+    """Adds the tags; a bad one refuses them all (422). Logged under the token's name."""
+    return _tag(request, org, member, by=by, add=body.tags, remove=[])
+
+
+@router.delete("/members/{member}/tags", response_model=TagsOut)
+def remove_member_tags(
+    request: Request, org: Org, member: str, tag: Annotated[list[str], Query(min_length=1)],
+    by: Annotated[str, Depends(api_caller)],
+) -> TagsOut:  # fmt: skip
+    """Removes the tags given as `?tag=…` (repeatable). Logged under the token's name."""
+    return _tag(request, org, member, by=by, add=[], remove=tag)

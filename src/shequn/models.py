@@ -34,7 +34,14 @@ from shequn.fission.models import CampaignRecord, RewardGrant
 from shequn.group.models import Group, Staff, Store
 from shequn.invite.models import InviteCodeRecord, LiveCodeRecord
 from shequn.lottery.models import DrawRecord, LotteryRecord, LotteryWin
-from shequn.member.models import GroupMember, Member, MemberActivity, Membership
+from shequn.member.models import (
+    GroupMember,
+    Member,
+    MemberActivity,
+    Membership,
+    MemberTag,
+    SealedPhone,
+)
 from shequn.org.models import ApiToken, Org
 from shequn.points.models import (
     MallItem,
@@ -50,7 +57,7 @@ from shequn.points.models import (
     PointsSignIn,
     PointsTally,
 )
-from shequn.web.models import SealedPhone, StaffAuditEntry, StaffSession, StaffUser
+from shequn.web.models import StaffAuditEntry, StaffSession, StaffUser
 
 __all__ = [
     "ActionRecord",
@@ -91,6 +98,7 @@ __all__ = [
     "MallRedemption",
     "Member",
     "MemberActivity",
+    "MemberTag",
     "Membership",
     "Order",
     "OrderAttribution",

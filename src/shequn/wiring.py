@@ -1,5 +1,6 @@
 """The composition root: one explicit list of what every domain plugs into the engine."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from shequn.group.handlers import ANNOUNCE, CAPACITY_WATCH, welcoming
 from shequn.group.projection import GROUPS
 from shequn.kit.time import utc_now
 from shequn.lottery.handlers import ANNOUNCE_JOB, DRAW_JOB
+from shequn.member.phones import phones_stored_masked, sealing_key
 from shequn.member.projection import MEMBERS
 from shequn.org.service import OrgDirectory
 from shequn.points.handlers import EXPIRE, POINTS, QUIZ_CLOSE, QUIZ_OPEN, REPLY
@@ -94,7 +96,9 @@ class Shequn:
         default_org: str | None = None,
         allowed_orgs: frozenset[str] | None = None,
         batch_size: int | None = None,
+        clock: Callable[[], datetime] = utc_now,
     ) -> Intake:
+        """Every intake goes through here, so a phone key set seals phones on every path."""
         return Intake(
             self.sessions,
             self.registry,
@@ -102,6 +106,8 @@ class Shequn:
             batch_size=batch_size or self.settings.batch_size,
             origin=origin,
             allowed_orgs=allowed_orgs,
+            stored_form=phones_stored_masked(sealing_key()),
+            clock=clock,
         )
 
     def context(self, session: Session, org: str, *, now: datetime | None = None) -> Context:

@@ -26,6 +26,7 @@ from shequn.audit.service import (
 from shequn.audit.training import learn
 from shequn.cli.common import DbOption, JsonOption, console, errors, fail, opened
 from shequn.cli.invite import OrgOption
+from shequn.cli.staff import record_config_change
 from shequn.kit.time import utc_now
 from shequn.member.service import nicknames
 from shequn.org.models import Org
@@ -207,6 +208,7 @@ def audit_configure(
         org_id = org or shequn.settings.default_org
         shequn.registry.tenancy.ensure(session, [org_id], utc_now())
         try:
+            record_config_change(session, org_id, changes)
             policy = configure_audit(session, org_id, changes=changes, now=utc_now())
         except (UnknownOrg, ValueError) as error:
             fail(str(error))
@@ -352,6 +354,7 @@ def audit_settings(
         org_id = org or shequn.settings.default_org
         shequn.registry.tenancy.ensure(session, [org_id], utc_now())
         try:
+            record_config_change(session, org_id, changes)
             shown = configure_discipline(session, org_id, changes=changes, now=utc_now())
         except (UnknownOrg, ValueError) as error:
             fail(str(error))

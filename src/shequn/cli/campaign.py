@@ -26,6 +26,7 @@ from shequn.campaign.service import (
 )
 from shequn.cli.common import DbOption, JsonOption, console, errors, fail, opened
 from shequn.cli.invite import OrgOption
+from shequn.cli.staff import record_config_change
 from shequn.kit.time import TimeError
 from shequn.org.service import save_org
 
@@ -281,6 +282,7 @@ def campaign_budget(
                    "quiet_hours": quiet_hours}  # fmt: skip
         own.update({key: value for key, value in changes.items() if value is not None})
         if any(value is not None for value in changes.values()):
+            record_config_change(session, org_id, {"campaign": own})
             save_org(session, org_id, name=None, timezone=tenant.timezone,
                      settings={"campaign": own}, now=context.now)  # fmt: skip
         budget = budget_of({"campaign": own})

@@ -14,6 +14,7 @@ from shequn.analytics.rules import NO_GROUP_LABEL, RangeError, days_of, parse_da
 from shequn.analytics.service import org_timezone
 from shequn.cli.common import DbOption, JsonOption, console, fail, opened
 from shequn.cli.invite import OrgOption
+from shequn.cli.staff import record_config_change
 from shequn.commerce.mechanics import add_deal as add_group_buy
 from shequn.commerce.mechanics import (
     assist_bargain,
@@ -343,6 +344,7 @@ def coupon_referral(
             template_of(context.session, org_id, template)
         current = context.session.get(Org, org_id)
         assert current is not None
+        record_config_change(context.session, org_id, {REFERRAL_SETTING: template})
         save_org(context.session, org_id, name=None, timezone=current.timezone,
                  settings={REFERRAL_SETTING: template}, now=context.now)  # fmt: skip
     console.print(f"old-brings-new 老带新: {template or 'off 关闭'}")

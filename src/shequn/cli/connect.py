@@ -9,6 +9,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from shequn.cli.common import DbOption, JsonOption, console, errors, fail, opened
+from shequn.cli.staff import record_config_change
 from shequn.connectors.models import JoinDecision
 from shequn.connectors.platforms import telegram_connector, wecom_connector
 from shequn.connectors.telegram.bot import ALLOWED_UPDATES, TelegramError
@@ -171,6 +172,7 @@ def telegram_join_requests(
         record = session.get(Org, org_id)
         if record is None:
             fail(f"org {org_id!r} could not be created")
+        record_config_change(session, org_id, {JOIN_REQUESTS_SETTING: chosen})
         record.settings = {**record.settings, JOIN_REQUESTS_SETTING: chosen}
     console.print(f"org {org_id}: {JOIN_REQUESTS_SETTING} = {chosen}", highlight=False)
 

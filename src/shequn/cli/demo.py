@@ -19,7 +19,7 @@ from shequn.commerce.rules import CouponKind
 from shequn.commerce.service import add_product, add_template, schedule_price
 from shequn.engine.context import Context
 from shequn.engine.dispatch import dispatch_due
-from shequn.engine.intake import Intake, decode_json_lines
+from shequn.engine.intake import decode_json_lines
 from shequn.engine.models import EventRecord
 from shequn.engine.scheduler import run_due_jobs
 from shequn.fission.rules import GrantMode, parse_tier
@@ -58,10 +58,8 @@ class Feed:
     def __post_init__(self) -> None:
         # The simulated groups' platform: kicks, warnings and posts reach the world from here.
         self.shequn.registry.connectors["simulator"] = SimulatorConnector(self.world)
-        self.intake = Intake(
-            self.shequn.sessions, self.shequn.registry, default_org=DEMO_ORG,
-            batch_size=self.shequn.settings.batch_size, origin="demo", clock=lambda: self.clock,
-        )  # fmt: skip
+        self.intake = self.shequn.intake(origin="demo", default_org=DEMO_ORG,
+                                         clock=lambda: self.clock)  # fmt: skip
 
     def advance(self, until: datetime, *, act: bool = True) -> None:
         """The world's events up to `until`, then the jobs and actions due by then."""
@@ -123,8 +121,7 @@ def prepare_campaign(shequn: Shequn, world: World) -> None:
                   "store": plan.store, "tags": list(plan.tags)}}
         for plan in scenario.groups if plan.opens_day > 0
     ]  # fmt: skip
-    intake = Intake(shequn.sessions, shequn.registry, default_org=DEMO_ORG, origin="demo",
-                    clock=lambda: world.start)  # fmt: skip
+    intake = shequn.intake(origin="demo", default_org=DEMO_ORG, clock=lambda: world.start)
     intake.ingest(decode_json_lines(json.dumps(event).encode() for event in opening))
     end = world.end
     playbook, source = load_playbook("double11")

@@ -44,11 +44,12 @@ from shequn.cli.demo import demo
 from shequn.cli.fission import fission_app
 from shequn.cli.invite import invite_app, livecode_app, report_app
 from shequn.cli.lottery import lottery_app
+from shequn.cli.member import member_app
 from shequn.cli.points import koc, mall_app, points_app  # also registers report points
 from shequn.cli.poster import fonts_app, poster
 from shequn.cli.quiz import quiz_app
 from shequn.cli.simulate import simulate
-from shequn.cli.staff import staff_app
+from shequn.cli.staff import record_config_change, staff_app
 from shequn.cli.webhook import webhook_app
 from shequn.engine.dispatch import dispatch_due
 from shequn.engine.intake import decode_json_lines
@@ -57,6 +58,7 @@ from shequn.engine.rebuild import count_events, rebuild
 from shequn.engine.scheduler import run_due_jobs
 from shequn.group.service import schedule_announcements
 from shequn.kit.time import TimeError, parse_instant, utc_now, zone
+from shequn.member.phones import PhoneKeyError, sealing_key
 from shequn.org.models import Org
 from shequn.org.service import UnknownOrg, create_first_token, create_token, save_org
 
@@ -65,6 +67,19 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def check_phone_key(context: typer.Context) -> None:
+    # A bad SHEQUN_PHONE_KEY stops every command at start, not ingest at its first phone;
+    # `staff` is spared, as `staff phone-key` is how a good key is made.
+    if context.invoked_subcommand != "staff":
+        try:
+            sealing_key()
+        except PhoneKeyError as error:
+            fail(str(error), code=EXIT_UNREADABLE)
+
+
 org_app = typer.Typer(help="Orgs (企业/品牌): tenants and their settings.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens (接口令牌) for POST /api/v1/events.", no_args_is_help=True)
 outbox_app = typer.Typer(help="The outbox (待发动作): actions decided, sent or failed.")
@@ -83,6 +98,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(fonts_app, name="fonts")
 app.add_typer(lottery_app, name="lottery")
 app.add_typer(staff_app, name="staff")
+app.add_typer(member_app, name="member")
 app.add_typer(webhook_app, name="webhook")
 app.add_typer(telegram_app, name="telegram")
 app.add_typer(wecom_app, name="wecom")
@@ -252,6 +268,8 @@ def org_create(
         existing = session.get(Org, org_id)
         was = None if existing is None else existing.timezone
         chosen = timezone or was or shequn.settings.timezone
+        record_config_change(session, org_id, {**settings, "timezone": chosen,
+                                               **({"name": name} if name else {})})  # fmt: skip
         org, created = save_org(
             session, org_id, name=name, timezone=chosen, settings=settings, now=utc_now()
         )

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from shequn.cli.common import DbOption, JsonOption, console, fail, opened
 from shequn.cli.invite import OrgOption, report_app
+from shequn.cli.staff import record_config_change
 from shequn.group.models import Group
 from shequn.kit.spreadsheet import write_csv
 from shequn.kit.time import utc_now
@@ -334,6 +335,7 @@ def points_configure(
             check_points_settings(merged)
         except ValueError as error:
             fail(str(error))
+        record_config_change(session, org_id, changes)
         save_org(session, org_id, name=None, timezone=current.timezone, settings=changes,
                  now=utc_now())  # fmt: skip
         shown = {name: value for name, value in merged.items() if name.startswith("points_")}

@@ -6,6 +6,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from shequn.cli.common import DbOption, console, errors, fail, opened
+from shequn.cli.staff import record_config_change
 from shequn.connectors.webhook.signing import (
     SECRETS_SETTING,
     generate_secret,
@@ -38,6 +39,7 @@ def _org_for_update(session: Session, org_id: str) -> Org:
 
 
 def _save_secrets(session: Session, org: Org, secrets: list[str]) -> None:
+    record_config_change(session, org.id, {SECRETS_SETTING: secrets})
     # save_org merges settings key by key, so the org's other settings stay as they are.
     save_org(
         session,

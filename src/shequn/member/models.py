@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shequn.db import UPDATED_IN_PLACE, Base
@@ -81,3 +81,31 @@ class MemberActivity(Base):
     messages: Mapped[int]
     reactions: Mapped[int]
     last_active_at: Mapped[datetime | None]
+
+
+class MemberTag(Base):
+    """A tag staff put on a member (VIP, 团长, …): operator state, kept by a rebuild."""
+
+    __tablename__ = "member_tag"
+    __table_args__ = (Index("ix_member_tag_tag", "org", "tag"),)
+
+    org: Mapped[str] = mapped_column(String(200), primary_key=True)
+    member: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(32), primary_key=True)
+    added_by: Mapped[str] = mapped_column(String(100))
+    added_at: Mapped[datetime]
+
+
+class SealedPhone(Base):
+    """A member's phone number encrypted at rest (AES-GCM), with the masked form pages show."""
+
+    __tablename__ = "member_phone"
+
+    org: Mapped[str] = mapped_column(String(200), primary_key=True)
+    member: Mapped[str] = mapped_column(String(200), primary_key=True)
+    sealed: Mapped[str] = mapped_column(String(200))
+    masked: Mapped[str] = mapped_column(String(40))
+    sealed_at: Mapped[datetime]
+    # Key of the member.upserted this number came with: only a newer upsert replaces or removes
+    # it. None when sealed from the member row (`shequn staff seal-phones`).
+    source_key: Mapped[str | None] = mapped_column(String(48))

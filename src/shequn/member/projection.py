@@ -20,6 +20,7 @@ from shequn.engine.registry import Projection
 from shequn.group.models import Group
 from shequn.group.projection import see_group
 from shequn.member.models import GroupMember, Member, MemberActivity, Membership
+from shequn.member.phones import arriving_phone, prefetch_sealed_phones
 from shequn.member.rules import Move, MoveKind, Stint, apply_move, fold_stints
 
 ACTIVITY = cast(Table, MemberActivity.__table__)
@@ -46,6 +47,7 @@ def prefetch(context: Context, events: Sequence[Event]) -> None:
         if event.type in MOVES:
             pairs.add((event.org, cast(str, event.group), cast(str, event.member)))
     context.rows.prefetch(Member, members)
+    prefetch_sealed_phones(context, events)
     context.rows.prefetch(GroupMember, pairs)
     current = []
     for pair in pairs:
@@ -93,13 +95,16 @@ def on_member_upserted(context: Context, event: Event) -> None:
     member = see_member(context, event, data.member)
     if member.profile_key is not None and event.key < member.profile_key:
         # A late upsert may carry a field no later one does: fold all of them again, in order.
-        _refold_profile(context, member)
+        phone_key = _refold_profile(context, member)
+        if phone_key == event.key:
+            # The log keeps the number masked: only the live event has it in clear to seal.
+            member.phone = arriving_phone(context, member, data.phone, key=event.key)
         return
     member.profile_key = event.key
-    apply_profile(member, data)
+    apply_profile(member, data, context, key=event.key)
 
 
-def apply_profile(member: Member, data: MemberUpserted) -> None:
+def apply_profile(member: Member, data: MemberUpserted, context: Context, *, key: str) -> None:
     """Set the fields the upsert carries; those it leaves out keep their value."""
     given = data.model_fields_set
     member.nickname = data.nickname
@@ -113,12 +118,15 @@ def apply_profile(member: Member, data: MemberUpserted) -> None:
     if "album" in given:
         member.album_flags = list(data.album.flags) if data.album else []
     if "phone" in given:
-        member.phone = data.phone
+        # With SHEQUN_PHONE_KEY set, sealed into member_phone; the row keeps it masked.
+        member.phone = arriving_phone(context, member, data.phone, key=key)
     if "channel" in given:
         member.channel = data.channel
 
 
-def _refold_profile(context: Context, member: Member) -> None:
+def _refold_profile(context: Context, member: Member) -> str | None:
+    """Folds the member's upserts again in key order; returns the key of the last that set
+    the phone."""
     records = context.session.scalars(
         select(EventRecord)
         .where(
@@ -131,9 +139,14 @@ def _refold_profile(context: Context, member: Member) -> None:
     blank = _blank_member(member.org, member.id)
     for name in PROFILE_FIELDS:
         setattr(member, name, blank[name])
+    phone_key = None
     for record in records:
-        apply_profile(member, MemberUpserted.model_validate(record.data))
+        data = MemberUpserted.model_validate(record.data)
+        apply_profile(member, data, context, key=record.key)
         member.profile_key = record.key
+        if "phone" in data.model_fields_set:
+            phone_key = record.key
+    return phone_key
 
 
 def on_member_joined(context: Context, event: Event) -> None:

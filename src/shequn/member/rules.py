@@ -1,9 +1,16 @@
-"""Pure rules of membership: how joins and leaves, in order, become stints in a group."""
+"""Pure rules of membership: how joins and leaves, in order, become stints in a group; and
+which tags staff may put on a member."""
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+
+MAX_TAG_LENGTH = 32
+MAX_TAGS = 50
+# Besides letters, digits and inner spaces: what operators write in tags like "K.O.L", "宝妈·二胎".
+TAG_PUNCTUATION = frozenset("-_·.&+#/")
 
 
 class MoveKind(StrEnum):
@@ -74,3 +81,52 @@ def fold_stints(moves: Iterable[Move]) -> tuple[Stint, ...]:
     for move in sorted(moves, key=lambda move: move.key):
         stints = apply_move(stints, move)
     return stints
+
+
+class TagError(ValueError):
+    """A tag staff may not put on a member; the message names the tag and why."""
+
+
+def valid_tag(text: str) -> str:
+    """The tag as stored: trimmed, 1-32 characters of letters and digits in any script (VIP,
+    团长, 宝妈), inner spaces and -_·.&+#/; never control characters."""
+    for char in text:
+        if unicodedata.category(char)[0] == "C":
+            raise TagError(f"tag {text!r}: control character U+{ord(char):04X} is not allowed")
+    # Full-width and repeated spaces, as typed on a phone, count as one space.
+    tag = " ".join(text.split())
+    if not tag:
+        raise TagError("tag: empty")
+    if len(tag) > MAX_TAG_LENGTH:
+        raise TagError(f"tag {tag!r}: {len(tag)} characters, at most {MAX_TAG_LENGTH}")
+    for char in tag:
+        # Letters, marks and numbers of any script.
+        if unicodedata.category(char)[0] in "LMN" or char in TAG_PUNCTUATION or char == " ":
+            continue
+        raise TagError(f"tag {tag!r}: {unicodedata.name(char, hex(ord(char)))} is not allowed")
+    return tag
+
+
+@dataclass(frozen=True)
+class TagChange:
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.added and not self.removed
+
+
+def change_tags(current: Iterable[str], *, add: Iterable[str], remove: Iterable[str]) -> TagChange:
+    """What adding and removing does to a member's tags: only real changes, each tag once;
+    a tag both added and removed is refused, as is a member past MAX_TAGS."""
+    have = set(current)
+    adding = {valid_tag(tag) for tag in add}
+    removing = {valid_tag(tag) for tag in remove}
+    both = adding & removing
+    if both:
+        raise TagError(f"tag {sorted(both)[0]!r}: both added and removed")
+    added, removed = sorted(adding - have), sorted(removing & have)
+    if len(have) + len(added) - len(removed) > MAX_TAGS:
+        raise TagError(f"tags: a member has at most {MAX_TAGS}")
+    return TagChange(tuple(added), tuple(removed))

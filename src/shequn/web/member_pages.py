@@ -1,9 +1,12 @@
-"""Members: a search, and one member's profile, groups, invites, points, orders and audit."""
+"""Members: a search, and one member's profile, tags, groups, invites, points, orders and
+audit."""
 
+from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, HTTPException, Request, status
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -11,8 +14,11 @@ from shequn.api import shequn_of
 from shequn.audit.models import AuditCase, AuditDecision
 from shequn.commerce.models import Order, Refund
 from shequn.kit.money import format_amount
-from shequn.member.models import GroupMember, Member, Membership
-from shequn.member.service import nicknames
+from shequn.kit.time import utc_now
+from shequn.member.models import GroupMember, Member, Membership, MemberTag
+from shequn.member.phones import PhoneKeyError, is_masked, masked_phone, phone_key, revealed_phone
+from shequn.member.rules import TagError
+from shequn.member.service import nicknames, tag_member, tags_of
 from shequn.points.models import PointsBalance
 from shequn.web.common import (
     PAGE_SIZE,
@@ -26,22 +32,40 @@ from shequn.web.common import (
     require,
     visible_groups,
 )
-from shequn.web.phones import PhoneKeyError, masked_phone, phone_key, revealed_phone
 from shequn.web.rules import Permission, Staff
 
 router = APIRouter()
 MEMBER_COLUMNS = ("id", "nickname", "platform", "channel", "first_inviter", "first_group",
                   "first_seen_at")  # fmt: skip
+# Staff who may decide on a member may also tag them.
+TAG_MEMBERS = Permission.DECIDE_AUDIT
+# The member pages' own words, in both languages, as the shared list has them.
+WORDS = {
+    "tag": {"zh": "标签", "en": "Tag"},
+    "add_tag": {"zh": "加标签", "en": "Add tag"},
+    "remove_tag": {"zh": "删除标签", "en": "Remove tag"},
+    "labels": {"zh": "自动标记", "en": "Derived"},
+    "phone_in_clear": {
+        "zh": "手机号明文保存:设置 SHEQUN_PHONE_KEY 后到达即加密",
+        "en": "Stored in clear: set SHEQUN_PHONE_KEY to seal numbers as they arrive",
+    },
+}
 
 
-def search_members(session: Session, staff: Staff, text: str) -> list[Member]:
-    """Members whose id is `text` or whose nickname contains it, within the staff's groups."""
+def search_members(session: Session, staff: Staff, text: str, *, tag: str = "") -> list[Member]:
+    """Members whose id is `text` or whose nickname contains it, with the tag if one is given,
+    within the staff's groups."""
     query = select(Member).where(Member.org == staff.org).order_by(Member.id).limit(PAGE_SIZE)
     needle = text.strip()
     if needle:
         query = query.where(
             or_(Member.id == needle, func.lower(Member.nickname).contains(needle.lower()))
         )
+    if tag.strip():
+        tagged = select(MemberTag.member).where(
+            MemberTag.org == staff.org, MemberTag.tag == " ".join(tag.split())
+        )
+        query = query.where(Member.id.in_(tagged))
     if not staff.is_org_wide:
         mine = select(GroupMember.member_id).where(
             GroupMember.org == staff.org,
@@ -52,10 +76,12 @@ def search_members(session: Session, staff: Staff, text: str) -> list[Member]:
 
 
 @router.get("/dashboard/members", response_model=None)
-def member_search(request: Request, visit: Signed, q: str = "", format: str = "html") -> Response:
+def member_search(
+    request: Request, visit: Signed, q: str = "", tag: str = "", format: str = "html"
+) -> Response:
     require(visit, Permission.VIEW_MEMBERS)
     with shequn_of(request).sessions() as session:
-        found = search_members(session, visit.staff, q)
+        found = search_members(session, visit.staff, q, tag=tag)
         groups = visible_groups(session, visit.staff)
         rows = [
             {"id": m.id, "nickname": m.nickname or "", "platform": m.platform,
@@ -67,7 +93,12 @@ def member_search(request: Request, visit: Signed, q: str = "", format: str = "h
         ]  # fmt: skip
     if format == "csv":
         return csv_response("members.csv", MEMBER_COLUMNS, rows)
-    return page(request, "members.html", lang=visit.lang, visit=visit, q=q, members=rows)
+    return page(request, "members.html", lang=visit.lang, visit=visit, q=q, tag=tag,
+                members=rows, say=_say(visit.lang))  # fmt: skip
+
+
+def _say(lang: str) -> Callable[[str], str]:
+    return lambda key: WORDS[key]["en" if lang == "en" else "zh"]
 
 
 def profile_of(session: Session, visit: Visit, member_id: str) -> dict[str, Any]:
@@ -123,7 +154,9 @@ def profile_of(session: Session, visit: Visit, member_id: str) -> dict[str, Any]
         "inviter": member.first_inviter if first_seen_here else None,
         "inviter_name": names.get(member.first_inviter or "", member.first_inviter)
         if first_seen_here else None,
-        "phone": masked_phone(session, staff.org, member), "tags": tags,
+        "phone": masked_phone(member), "labels": tags,
+        "phone_in_clear": member.phone is not None and not is_masked(member.phone),
+        "tags": tags_of(session, staff.org, member_id),
         "groups": [{"id": s.group_id, "name": groups[s.group_id].name, "is_member": s.is_member,
                     "stints": s.stints} for s in stays if s.group_id in groups],
         "invites": [{"member": r.member_id, "name": names.get(r.member_id, r.member_id),
@@ -147,7 +180,34 @@ def member_detail(request: Request, visit: Signed, member_id: str) -> HTMLRespon
     with shequn_of(request).sessions() as session:
         profile = profile_of(session, visit, member_id)
     return page(request, "member.html", lang=visit.lang, visit=visit, member=profile,
-                revealed=None)  # fmt: skip
+                revealed=None, may_tag=visit.staff.may(TAG_MEMBERS),
+                say=_say(visit.lang))  # fmt: skip
+
+
+@router.post("/dashboard/members/{member_id}/tags")
+def change_member_tags(
+    request: Request,
+    visit: Signed,
+    member_id: str,
+    csrf: Annotated[str, Form()],
+    add: Annotated[str, Form()] = "",
+    remove: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    """Adds or removes one tag, as `shequn member tag` does; logged with who."""
+    check_csrf(visit, csrf)
+    require(visit, TAG_MEMBERS)
+    with shequn_of(request).sessions.begin() as session:
+        profile_of(session, visit, member_id)
+        try:
+            tag_member(session, visit.staff.org, member_id, add=[add] if add else [],
+                                remove=[remove] if remove else [], by=visit.staff.username,
+                                now=utc_now())  # fmt: skip
+        except TagError as error:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+    return RedirectResponse(
+        f"/dashboard/members/{quote(member_id, safe='')}#profile",
+        status_code=status.HTTP_303_SEE_OTHER,
+    )
 
 
 @router.post("/dashboard/members/{member_id}/reveal", response_class=HTMLResponse)
@@ -171,4 +231,5 @@ def reveal_phone(
             raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
         record(session, visit.staff, "reveal_phone", target=member_id)
     return page(request, "member.html", lang=visit.lang, visit=visit, member=profile,
-                revealed=phone)  # fmt: skip
+                revealed=phone, may_tag=visit.staff.may(TAG_MEMBERS),
+                say=_say(visit.lang))  # fmt: skip

@@ -52,15 +52,3 @@ class StaffAuditEntry(Base):
     # What it was done to: a member, a login name.
     target: Mapped[str | None] = mapped_column(String(200))
     detail: Mapped[dict[str, Any]]
-
-
-class SealedPhone(Base):
-    """A member's phone number encrypted at rest (AES-GCM), with the masked form pages show."""
-
-    __tablename__ = "member_phone"
-
-    org: Mapped[str] = mapped_column(String(200), primary_key=True)
-    member: Mapped[str] = mapped_column(String(200), primary_key=True)
-    sealed: Mapped[str] = mapped_column(String(200))
-    masked: Mapped[str] = mapped_column(String(40))
-    sealed_at: Mapped[datetime]
