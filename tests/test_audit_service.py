@@ -5,12 +5,16 @@ import json
 from datetime import datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from shequn.audit.models import AuditCase, AuditDecision
+from shequn.audit.rules import audit_policy
+from shequn.audit.service import review_count, review_queue
 from shequn.cli.main import app
 from shequn.engine.models import ActionRecord
+from shequn.kit.time import utc_now
 from shequn.wiring import Shequn
 from tests.conftest import event, ingest
 
@@ -282,3 +286,22 @@ def test_auto_kick_kicks_once_per_stay_whatever_the_duplicates(shequn: Shequn) -
         assert action.payload["reason"]["zh"] == "审核判定为营销号/假号(评分 100)"
     # Auto-kicked members do not wait for review.
     assert json.loads(audit(shequn, "review", "--json").stdout) == []
+
+
+@pytest.mark.parametrize(("auto_kick", "queued"), [(False, ["k1", "r1"]), (True, ["r1"])])
+def test_the_review_queue_holds_undecided_reviews_and_kicks_nobody_carried_out_and_counts_alike(
+    shequn: Shequn, auto_kick: bool, queued: list[str]
+) -> None:
+    now = utc_now()
+    cases = [("r1", 50, "review", None), ("k1", 90, "kick", None), ("k2", 95, "kick", "keep"),
+             ("r2", 40, "review", "whitelist"), ("p1", 0, "pass", None)]  # fmt: skip
+    with shequn.sessions.begin() as session:
+        for member, score, verdict, decision in cases:
+            session.add(AuditCase(org="demo", member=member, score=score, verdict=verdict,
+                                  signals=[], exempt=None, scored_at=now, decision=decision,
+                                  decided_by=None, decided_at=None))  # fmt: skip
+    policy = audit_policy({"audit_auto_kick": auto_kick})
+    with shequn.sessions() as session:
+        assert [case.member for case in review_queue(session, "demo", policy=policy)] == queued
+        assert review_count(session, "demo", policy=policy) == len(queued)
+        assert review_count(session, "other", policy=policy) == 0

@@ -551,11 +551,10 @@ def is_flagged(verdict: str, decision: str | None) -> bool:
     return verdict == Verdict.KICK
 
 
-def awaits_review(verdict: str, decision: str | None, *, auto_kick: bool) -> bool:
-    """In the operator's queue: undecided, and either a review or a kick nobody carried out."""
-    if decision is not None:
-        return False
-    return verdict == Verdict.REVIEW or (verdict == Verdict.KICK and not auto_kick)
+def queued_verdicts(*, auto_kick: bool) -> tuple[Verdict, ...]:
+    """The verdicts an undecided case waits in the operator's queue with: a review, and a kick
+    nobody carried out (none, when kicks are automatic)."""
+    return (Verdict.REVIEW,) if auto_kick else (Verdict.REVIEW, Verdict.KICK)
 
 
 @dataclass(frozen=True)

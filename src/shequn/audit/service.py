@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from shequn.audit.learning import TextModel, learn_min, learned_signal, model_from_json
 from shequn.audit.models import AuditCase, AuditDecision, AuditModel, AuditRestore, KickedLook
@@ -21,12 +22,12 @@ from shequn.audit.rules import (
     Stint,
     Verdict,
     audit_policy,
-    awaits_review,
     check_audit_settings,
     groups_joined_within,
     is_flagged,
     normalize,
     parse_decision,
+    queued_verdicts,
     rejoined_after_kick,
     score_profile,
 )
@@ -506,19 +507,21 @@ def count_members(session: Session, org: str, *, group: str | None = None) -> in
     return session.scalar(query) or 0
 
 
+def _queued(org: str, policy: AuditPolicy) -> list[ColumnElement[bool]]:
+    verdicts = [str(verdict) for verdict in queued_verdicts(auto_kick=policy.auto_kick)]
+    return [AuditCase.org == org, AuditCase.decision.is_(None), AuditCase.verdict.in_(verdicts)]
+
+
 def review_queue(session: Session, org: str, *, policy: AuditPolicy) -> list[AuditCase]:
     """Undecided cases an operator should look at, strongest first."""
-    verdicts = [Verdict.REVIEW.value, Verdict.KICK.value]
-    cases = session.scalars(
-        select(AuditCase)
-        .where(AuditCase.org == org, AuditCase.decision.is_(None), AuditCase.verdict.in_(verdicts))
-        .order_by(AuditCase.score.desc(), AuditCase.member)
-    )
-    return [
-        case
-        for case in cases
-        if awaits_review(case.verdict, case.decision, auto_kick=policy.auto_kick)
-    ]
+    query = select(AuditCase).where(*_queued(org, policy))
+    return list(session.scalars(query.order_by(AuditCase.score.desc(), AuditCase.member)))
+
+
+def review_count(session: Session, org: str, *, policy: AuditPolicy) -> int:
+    """How many cases review_queue holds, counted by the database."""
+    query = select(func.count()).select_from(AuditCase).where(*_queued(org, policy))
+    return int(session.scalar(query) or 0)
 
 
 def decisions_of(session: Session, org: str, *, member: str | None = None) -> list[AuditDecision]:
