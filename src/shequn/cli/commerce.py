@@ -14,7 +14,7 @@ from shequn.analytics.rules import NO_GROUP_LABEL, RangeError, days_of, parse_da
 from shequn.analytics.service import org_timezone
 from shequn.cli.common import DbOption, JsonOption, console, fail, opened
 from shequn.cli.invite import OrgOption
-from shequn.cli.staff import record_config_change
+from shequn.cli.staff import record_config_change, record_staff_action
 from shequn.commerce.mechanics import add_deal as add_group_buy
 from shequn.commerce.mechanics import (
     assist_bargain,
@@ -135,10 +135,13 @@ def product_add(
     """Add a product (or rename one), with its price from now on (添加商品)."""
     with unit_of_work(db, org) as (context, org_id):
         add_product(context, org=org_id, sku=sku, name=name)
+        detail: dict[str, object] = {"name": name}
         if price is not None:
             amount = money("--price", price)
             schedule_price(context, org=org_id, sku=sku, price=amount, effective_at=context.now,
                            cause=f"cli:{sku}:{context.now.isoformat()}")  # fmt: skip
+            detail["price"] = format_amount(amount)
+        record_staff_action(context.session, org_id, "product_added", sku, detail)
     console.print(f"product 商品 {sku} {name}" + (f" ¥{price}" if price else ""))
 
 
@@ -164,6 +167,9 @@ def product_price(
         when = context.now if at is None else parse_moment("--at", at, timezone)
         schedule_price(context, org=org_id, sku=sku, price=amount, effective_at=when,
                        cause=f"cli:{sku}:{when.isoformat()}:{amount}")  # fmt: skip
+        record_staff_action(context.session, org_id, "price_scheduled", sku,
+                            {"price": format_amount(amount),
+                             "from": when.astimezone(zone(timezone)).isoformat()})  # fmt: skip
     local = when.astimezone(zone(timezone))
     console.print(f"{sku}: ¥{format_amount(amount)} from 自 {local:%Y-%m-%d %H:%M} ({timezone})")
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from shequn.cli.common import DbOption, JsonOption, console, fail, opened
 from shequn.cli.invite import OrgOption, instant
+from shequn.cli.staff import record_staff_action
 from shequn.fission.models import CampaignRecord, RewardGrant
 from shequn.fission.rules import GrantMode, parse_tier, tiers_of
 from shequn.fission.service import campaign_counts, create_campaign
@@ -81,6 +82,10 @@ def fission_create(
             )  # fmt: skip
         except ValueError as error:
             fail(str(error))
+        record_staff_action(session, org_id, "fission_created", campaign, {
+            "groups": pool, "from": starts_at.isoformat(), "to": ends_at.isoformat(),
+            "tiers": [tier.as_json() for tier in tiers], "mode": str(mode),
+        })  # fmt: skip
         context.flush()
     console.print(f"campaign 活动 {campaign}: {len(tiers)} tiers, {mode} mode")
 

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from shequn.cli.common import DbOption, JsonOption, console, fail, opened
 from shequn.cli.invite import OrgOption, report_app
-from shequn.cli.staff import record_config_change
+from shequn.cli.staff import record_config_change, record_staff_action
 from shequn.group.models import Group
 from shequn.kit.spreadsheet import write_csv
 from shequn.kit.time import utc_now
@@ -363,6 +363,7 @@ def item_add(
         except Refused as error:
             fail(str(error))
         shown = item_json(item)
+        record_staff_action(session, org_id, "mall_item_added", sku, shown)
     print(json.dumps(shown, ensure_ascii=False))
 
 
@@ -384,11 +385,12 @@ def item_set(
     with opened(db) as shequn, shequn.sessions.begin() as session:
         org_id = _org(org, shequn.settings.default_org)
         try:
-            item = set_item(session, org_id, sku,
-                            changes={k: v for k, v in given.items() if v is not None})  # fmt: skip
+            changes = {k: v for k, v in given.items() if v is not None}
+            item = set_item(session, org_id, sku, changes=changes)
         except Refused as error:
             fail(str(error))
         shown = item_json(item)
+        record_staff_action(session, org_id, "mall_item_changed", sku, changes)
     print(json.dumps(shown, ensure_ascii=False))
 
 

@@ -59,6 +59,14 @@ def config_diff(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[
     }
 
 
+def record_staff_action(
+    session: Session, org: str, action: str, target: str, detail: Mapping[str, Any]
+) -> None:
+    """Logs a change an operator made from the command line to what the org sells or runs
+    (a mall item, a price, a campaign), under the OS user."""
+    record(session, (org, actor(None)), action, target=target[:200], detail=detail)
+
+
 def record_config_change(
     session: Session, org: str, changes: Mapping[str, Any], *, by: str | None = None
 ) -> None:
