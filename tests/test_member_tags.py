@@ -234,6 +234,10 @@ def test_staff_tag_a_member_from_the_page_and_find_members_by_tag(
     found = dashboard.get("/dashboard/members?tag=团长").text
     assert "/dashboard/members/u1" in found
     assert "/dashboard/members/u2" not in found
+    assert '<td class="tags"><span class="tag">团长</span></td>' in found
+    listed = dashboard.get("/dashboard/members?tag=团长&format=csv").text.splitlines()
+    assert [line.split(",")[0] for line in listed] == ["\ufeffid", "u1"]
+    assert listed[1].endswith(",团长")
     dashboard.post("/dashboard/members/u1/tags", data={"csrf": csrf, "remove": "团长"})
     assert 'data-tag="团长"' not in dashboard.get("/dashboard/members/u1").text
     assert tag_log(shop) == [

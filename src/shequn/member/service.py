@@ -43,6 +43,21 @@ def tags_of(session: Session, org: str, member: str) -> list[str]:
     return sorted(session.scalars(query))
 
 
+def tags_of_members(session: Session, org: str, members: Sequence[str]) -> dict[str, list[str]]:
+    """Each listed member's tags, in code point order, in one query per 500 members."""
+    found: dict[str, list[str]] = {}
+    wanted = sorted(set(members))
+    for start in range(0, len(wanted), 500):
+        rows = session.execute(
+            select(MemberTag.member, MemberTag.tag).where(
+                MemberTag.org == org, MemberTag.member.in_(wanted[start : start + 500])
+            )
+        )
+        for member, tag in rows:
+            found.setdefault(member, []).append(tag)
+    return {member: sorted(tags) for member, tags in found.items()}
+
+
 def known_tags_of(session: Session, org: str, member: str) -> list[str]:
     """The member's tags; an unknown member raises UnknownMember rather than having none."""
     if session.get(Member, (org, member)) is None:

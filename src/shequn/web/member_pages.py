@@ -18,7 +18,7 @@ from shequn.kit.time import utc_now
 from shequn.member.models import GroupMember, Member, Membership, MemberTag
 from shequn.member.phones import PhoneKeyError, is_masked, masked_phone, phone_key, revealed_phone
 from shequn.member.rules import TagError
-from shequn.member.service import nicknames, tag_member, tags_of
+from shequn.member.service import nicknames, tag_member, tags_of, tags_of_members
 from shequn.points.models import PointsBalance
 from shequn.web.common import (
     PAGE_SIZE,
@@ -36,7 +36,7 @@ from shequn.web.rules import Permission, Staff
 
 router = APIRouter()
 MEMBER_COLUMNS = ("id", "nickname", "platform", "channel", "first_inviter", "first_group",
-                  "first_seen_at")  # fmt: skip
+                  "first_seen_at", "tags")  # fmt: skip
 # Staff who may decide on a member may also tag them.
 TAG_MEMBERS = Permission.DECIDE_AUDIT
 # The member pages' own words, in both languages, as the shared list has them.
@@ -83,16 +83,18 @@ def member_search(
     with shequn_of(request).sessions() as session:
         found = search_members(session, visit.staff, q, tag=tag)
         groups = visible_groups(session, visit.staff)
+        tags = tags_of_members(session, visit.staff.org, [m.id for m in found])
         rows = [
             {"id": m.id, "nickname": m.nickname or "", "platform": m.platform,
              "channel": m.channel or m.first_via_code or "",
              "first_inviter": m.first_inviter if m.first_group in groups else None,
              "first_group": m.first_group if m.first_group in groups else None,
-             "first_seen_at": m.first_seen_at.isoformat()}
+             "first_seen_at": m.first_seen_at.isoformat(), "tags": tags.get(m.id, [])}
             for m in found
         ]  # fmt: skip
     if format == "csv":
-        return csv_response("members.csv", MEMBER_COLUMNS, rows)
+        exported = [{**row, "tags": "; ".join(tags.get(str(row["id"]), []))} for row in rows]
+        return csv_response("members.csv", MEMBER_COLUMNS, exported)
     return page(request, "members.html", lang=visit.lang, visit=visit, q=q, tag=tag,
                 members=rows, say=_say(visit.lang))  # fmt: skip
 
