@@ -304,4 +304,6 @@ def test_the_review_queue_holds_undecided_reviews_and_kicks_nobody_carried_out_a
     with shequn.sessions() as session:
         assert [case.member for case in review_queue(session, "demo", policy=policy)] == queued
         assert review_count(session, "demo", policy=policy) == len(queued)
+        paged = review_queue(session, "demo", policy=policy, offset=1, limit=1)
+        assert [case.member for case in paged] == queued[1:2]
         assert review_count(session, "other", policy=policy) == 0

@@ -512,10 +512,14 @@ def _queued(org: str, policy: AuditPolicy) -> list[ColumnElement[bool]]:
     return [AuditCase.org == org, AuditCase.decision.is_(None), AuditCase.verdict.in_(verdicts)]
 
 
-def review_queue(session: Session, org: str, *, policy: AuditPolicy) -> list[AuditCase]:
-    """Undecided cases an operator should look at, strongest first."""
+def review_queue(
+    session: Session, org: str, *, policy: AuditPolicy, offset: int = 0, limit: int | None = None
+) -> list[AuditCase]:
+    """Undecided cases an operator should look at, strongest first; a page of them with
+    `limit`."""
     query = select(AuditCase).where(*_queued(org, policy))
-    return list(session.scalars(query.order_by(AuditCase.score.desc(), AuditCase.member)))
+    query = query.order_by(AuditCase.score.desc(), AuditCase.member).offset(offset).limit(limit)
+    return list(session.scalars(query))
 
 
 def review_count(session: Session, org: str, *, policy: AuditPolicy) -> int:

@@ -343,11 +343,25 @@ def cases_for(session: Session, staff: Staff, policy: AuditPolicy) -> list[Audit
 
 
 @router.get("/dashboard/audit", response_class=HTMLResponse)
-def audit_queue(request: Request, visit: Signed) -> HTMLResponse:
+def audit_queue(
+    request: Request,
+    visit: Signed,
+    page_number: Annotated[int, Query(alias="page", ge=1)] = 1,
+) -> HTMLResponse:
+    """The review queue, strongest first, a page at a time."""
     require(visit, Permission.VIEW_MEMBERS)
+    staff = visit.staff
+    start = (page_number - 1) * PAGE_SIZE
     with shequn_of(request).sessions() as session:
-        cases = cases_for(session, visit.staff, policy_of(session, visit.staff.org))
-        names = nicknames(session, visit.staff.org, [case.member for case in cases])
+        policy = policy_of(session, staff.org)
+        if staff.is_org_wide:
+            # Every case is theirs: paged by the database.
+            total = review_count(session, staff.org, policy=policy)
+            cases = review_queue(session, staff.org, policy=policy, offset=start, limit=PAGE_SIZE)
+        else:
+            mine = cases_for(session, staff, policy)
+            total, cases = len(mine), mine[start : start + PAGE_SIZE]
+        names = nicknames(session, staff.org, [case.member for case in cases])
     reason = "reason_zh" if visit.lang == "zh" else "reason_en"
     listed = [
         {"member": case.member, "name": names.get(case.member, ""), "score": case.score,
@@ -355,7 +369,8 @@ def audit_queue(request: Request, visit: Signed) -> HTMLResponse:
         for case in cases
     ]  # fmt: skip
     return page(request, "audit.html", lang=visit.lang, visit=visit, cases=listed,
-                decided=request.query_params.get("decided"))  # fmt: skip
+                decided=request.query_params.get("decided"), total=total,
+                page_number=page_number, pages=max(1, -(-total // PAGE_SIZE)))  # fmt: skip
 
 
 @router.post("/dashboard/audit/{member}")
