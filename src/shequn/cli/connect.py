@@ -12,7 +12,7 @@ from shequn.cli.common import DbOption, JsonOption, console, errors, fail, opene
 from shequn.cli.staff import record_config_change
 from shequn.connectors.models import JoinDecision
 from shequn.connectors.platforms import telegram_connector, wecom_connector
-from shequn.connectors.telegram.bot import ALLOWED_UPDATES, TelegramError
+from shequn.connectors.telegram.bot import ALLOWED_UPDATES, TelegramConnector, TelegramError
 from shequn.connectors.telegram.intake import invite_link_for, poll_once, summary_json
 from shequn.connectors.telegram.requests import SETTING as JOIN_REQUESTS_SETTING
 from shequn.connectors.telegram.requests import (
@@ -30,6 +30,7 @@ from shequn.invite.livecode import UnknownLiveCode
 from shequn.invite.models import LiveCodeRecord
 from shequn.kit.time import utc_now
 from shequn.org.models import Org
+from shequn.wiring import Shequn
 
 telegram_app = typer.Typer(help="Telegram groups (电报群): polling, webhook, invite links.",
                            no_args_is_help=True)  # fmt: skip
@@ -45,6 +46,19 @@ RETRY_PAUSE = 3.0
 OrgOption = Annotated[str | None, typer.Option(help="Org (default: the platform's org).")]
 
 
+def telegram_of(shequn: Shequn) -> TelegramConnector:
+    """The Telegram connector, or a clear stop when the bot is not set up."""
+    connector = telegram_connector(shequn)
+    if connector is None:
+        fail("Telegram is not set up: set SHEQUN_TELEGRAM_BOT_TOKEN (from BotFather)")
+    return connector
+
+
+def telegram_org_of(shequn: Shequn, org: str | None) -> str:
+    """The org a Telegram command acts for: --org, else SHEQUN_TELEGRAM_ORG, else the default."""
+    return org or shequn.settings.telegram_org or shequn.settings.default_org
+
+
 @telegram_app.command("poll")
 def telegram_poll(
     db: DbOption = None,
@@ -58,9 +72,7 @@ def telegram_poll(
 ) -> None:
     """Take updates by long polling, for a laptop without a public URL (长轮询)."""
     with opened(db, show_actions=True) as shequn:
-        connector = telegram_connector(shequn)
-        if connector is None:
-            fail("Telegram is not set up: set SHEQUN_TELEGRAM_BOT_TOKEN (from BotFather)")
+        connector = telegram_of(shequn)
         if shequn.settings.telegram_mode != "polling":
             fail("SHEQUN_TELEGRAM_MODE is webhook: set it to polling to poll (Telegram sends "
                  "updates one way only)")  # fmt: skip
@@ -110,9 +122,7 @@ def telegram_poll(
 def telegram_webhook(db: DbOption = None) -> None:
     """Point the bot at SHEQUN_PUBLIC_URL/telegram/webhook with the secret (设置回调)."""
     with opened(db) as shequn:
-        connector = telegram_connector(shequn)
-        if connector is None:
-            fail("Telegram is not set up: set SHEQUN_TELEGRAM_BOT_TOKEN (from BotFather)")
+        connector = telegram_of(shequn)
         settings = shequn.settings
         if settings.telegram_mode != "webhook":
             fail("SHEQUN_TELEGRAM_MODE is polling: set it to webhook first")
@@ -136,10 +146,8 @@ def telegram_link(
 ) -> None:
     """The member's own invite link into a group, made by the bot once (专属邀请链接)."""
     with opened(db) as shequn:
-        connector = telegram_connector(shequn)
-        if connector is None:
-            fail("Telegram is not set up: set SHEQUN_TELEGRAM_BOT_TOKEN (from BotFather)")
-        org_id = org or shequn.settings.telegram_org or shequn.settings.default_org
+        connector = telegram_of(shequn)
+        org_id = telegram_org_of(shequn, org)
         try:
             with shequn.sessions.begin() as session:
                 shequn.registry.tenancy.ensure(session, [org_id], utc_now())
@@ -167,7 +175,7 @@ def telegram_join_requests(
     except ValueError as error:
         fail(str(error))
     with opened(db) as shequn, shequn.sessions.begin() as session:
-        org_id = org or shequn.settings.telegram_org or shequn.settings.default_org
+        org_id = telegram_org_of(shequn, org)
         shequn.registry.tenancy.ensure(session, [org_id], utc_now())
         record = session.get(Org, org_id)
         if record is None:
@@ -183,7 +191,7 @@ def telegram_requests(
 ) -> None:
     """Join requests the audit left for a person, oldest first (待审核的入群申请)."""
     with opened(db) as shequn, shequn.sessions() as session:
-        org_id = org or shequn.settings.telegram_org or shequn.settings.default_org
+        org_id = telegram_org_of(shequn, org)
         rows = [join_request_json(row) for row in waiting_requests(session, org_id)]
     if as_json:
         print(json.dumps(rows, ensure_ascii=False))
@@ -212,10 +220,8 @@ def telegram_answer(
     if decision not in answers:
         fail(f"decision: {decision!r} is not approve or decline")
     with opened(db) as shequn:
-        connector = telegram_connector(shequn)
-        if connector is None:
-            fail("Telegram is not set up: set SHEQUN_TELEGRAM_BOT_TOKEN (from BotFather)")
-        org_id = org or shequn.settings.telegram_org or shequn.settings.default_org
+        connector = telegram_of(shequn)
+        org_id = telegram_org_of(shequn, org)
         try:
             with shequn.sessions.begin() as session:
                 answer_by_hand(session, connector.bot, org_id, group=group, member=member,
