@@ -105,6 +105,8 @@ def test_a_store_manager_never_sees_another_stores_groups_or_members(client: Tes
     assert "AAA批发" not in queue
     decided = client.post("/dashboard/audit/spam-b", data={"decision": "keep", "csrf": csrf})
     assert decided.status_code == 404
+    own = client.post("/dashboard/audit/spam", data={"decision": "keep", "csrf": csrf})
+    assert (own.status_code, own.headers["location"]) == (303, "/dashboard/audit?decided=spam")
 
 
 def test_an_analyst_sees_figures_but_no_personal_data(client: TestClient) -> None:

@@ -522,6 +522,12 @@ def review_queue(
     return list(session.scalars(query))
 
 
+def is_queued(session: Session, org: str, member: str, *, policy: AuditPolicy) -> bool:
+    """Whether the member's case is in review_queue, read alone."""
+    query = select(AuditCase.member).where(*_queued(org, policy), AuditCase.member == member)
+    return session.scalar(query) is not None
+
+
 def review_count(session: Session, org: str, *, policy: AuditPolicy) -> int:
     """How many cases review_queue holds, counted by the database."""
     query = select(func.count()).select_from(AuditCase).where(*_queued(org, policy))

@@ -6,7 +6,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from shequn.analytics.campaigns import k_factor, seed_members
@@ -25,7 +25,7 @@ from shequn.analytics.service import org_timezone, report_funnel
 from shequn.api import shequn_of
 from shequn.audit.models import AuditCase
 from shequn.audit.rules import AuditPolicy
-from shequn.audit.service import decide, review_count, review_queue
+from shequn.audit.service import decide, is_queued, review_count, review_queue
 from shequn.fission.models import CampaignRecord
 from shequn.fission.service import campaign_counts
 from shequn.group.models import Group
@@ -326,20 +326,30 @@ def group_detail(request: Request, visit: Signed, group_id: str, format: str = "
                 best=heatmap.best_times())  # fmt: skip
 
 
+def _in_their_groups(session: Session, staff: Staff) -> Select[str]:
+    """Members now in the groups a scoped staff sees: whose cases are theirs to decide."""
+    return select(GroupMember.member_id).where(
+        GroupMember.org == staff.org, GroupMember.group_id.in_(list(visible_groups(session, staff))),
+        GroupMember.is_member.is_(True),
+    )  # fmt: skip
+
+
 def cases_for(session: Session, staff: Staff, policy: AuditPolicy) -> list[AuditCase]:
     cases = review_queue(session, staff.org, policy=policy)
     if staff.is_org_wide:
         return cases
-    groups = visible_groups(session, staff)
-    members = set(
-        session.scalars(
-            select(GroupMember.member_id).where(
-                GroupMember.org == staff.org, GroupMember.group_id.in_(list(groups)),
-                GroupMember.is_member.is_(True),
-            )
-        )
-    )  # fmt: skip
+    members = set(session.scalars(_in_their_groups(session, staff)))
     return [case for case in cases if case.member in members]
+
+
+def awaits(session: Session, staff: Staff, policy: AuditPolicy, member: str) -> bool:
+    """Whether the member's case is in this staff's queue, without loading the queue."""
+    if not is_queued(session, staff.org, member, policy=policy):
+        return False
+    if staff.is_org_wide:
+        return True
+    mine = _in_their_groups(session, staff).where(GroupMember.member_id == member).limit(1)
+    return session.scalar(mine) is not None
 
 
 @router.get("/dashboard/audit", response_class=HTMLResponse)
@@ -385,11 +395,7 @@ def audit_decide(
     require(visit, Permission.DECIDE_AUDIT)
     shequn = shequn_of(request)
     with shequn.sessions.begin() as session:
-        allowed = {
-            case.member
-            for case in cases_for(session, visit.staff, policy_of(session, visit.staff.org))
-        }
-        if member not in allowed:
+        if not awaits(session, visit.staff, policy_of(session, visit.staff.org), member):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no case for {member!r} awaits you")
         context = shequn.context(session, visit.staff.org)
         try:
