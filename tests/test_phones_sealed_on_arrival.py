@@ -202,6 +202,18 @@ def test_a_late_older_upsert_with_the_only_phone_is_sealed(
     assert PHONE not in stored_text(shequn)
 
 
+def on_file_live_and_rebuilt(
+    shequn: Shequn, upserts: list[dict[str, Any]], order: tuple[int, ...]
+) -> tuple[tuple[str | None, ...], tuple[str | None, ...]]:
+    """The phone on file after delivering the upserts in `order`, then after a rebuild."""
+    for index in order:
+        ingest(shequn, [upserts[index]])
+    live = phone_on_file(shequn)
+    with shequn.sessions.begin() as session:
+        rebuild(session, shequn.registry, now=utc_now())
+    return live, phone_on_file(shequn)
+
+
 SAME_MASK_UPSERTS = [
     upsert_at("a", "10:00", phone=PHONE),
     upsert_at("b", "10:05", phone=SAME_MASK),
@@ -214,12 +226,8 @@ def test_the_seal_holds_the_newest_number_whatever_the_arrival_order(
     shequn: Shequn, monkeypatch: pytest.MonkeyPatch, order: tuple[int, ...]
 ) -> None:
     monkeypatch.setenv(KEY_ENV, new_key())
-    for index in order:
-        ingest(shequn, [SAME_MASK_UPSERTS[index]])
-    assert phone_on_file(shequn) == ("138****5678", "138****5678", SAME_MASK)
-    with shequn.sessions.begin() as session:
-        rebuild(session, shequn.registry, now=utc_now())
-    assert phone_on_file(shequn) == ("138****5678", "138****5678", SAME_MASK)
+    newest = ("138****5678", "138****5678", SAME_MASK)
+    assert on_file_live_and_rebuilt(shequn, SAME_MASK_UPSERTS, order) == (newest, newest)
 
 
 NULLED_UPSERTS = [
@@ -234,9 +242,5 @@ def test_a_newer_null_phone_removes_the_seal_whatever_the_arrival_order(
     shequn: Shequn, monkeypatch: pytest.MonkeyPatch, order: tuple[int, ...]
 ) -> None:
     monkeypatch.setenv(KEY_ENV, new_key())
-    for index in order:
-        ingest(shequn, [NULLED_UPSERTS[index]])
-    assert phone_on_file(shequn) == (None, None, None)
-    with shequn.sessions.begin() as session:
-        rebuild(session, shequn.registry, now=utc_now())
-    assert phone_on_file(shequn) == (None, None, None)
+    nothing = (None, None, None)
+    assert on_file_live_and_rebuilt(shequn, NULLED_UPSERTS, order) == (nothing, nothing)
