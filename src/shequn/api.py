@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
@@ -23,7 +23,10 @@ from shequn.member.service import (
     tag_member,
     tags_of,
 )
+from shequn.org.changes import change_settings, visible_settings
 from shequn.org.models import ApiToken
+from shequn.org.models import Org as OrgRecord
+from shequn.org.rules import SettingRefused
 from shequn.org.service import hash_token, org_of_token
 from shequn.wiring import Shequn
 
@@ -268,3 +271,60 @@ def remove_member_tags(
 ) -> TagsOut:  # fmt: skip
     """Removes the tags given as `?tag=…` (repeatable). Logged under the token's name."""
     return _tag(request, org, member, by=by, add=[], remove=tag)
+
+
+class SettingsOut(BaseModel):
+    org: str
+    name: str
+    timezone: str
+    # Every setting but the secrets, which are only counted.
+    settings: dict[str, Any]
+    secrets: dict[str, int]
+
+
+class SettingsChangeOut(SettingsOut):
+    changed: list[str]
+    # Whether a new time zone had the daily figures cut again.
+    recut: bool
+
+
+def settings_out(org: OrgRecord) -> SettingsOut:
+    settings, secrets = visible_settings(org)
+    return SettingsOut(org=org.id, name=org.name, timezone=org.timezone, settings=settings,
+                       secrets=secrets)  # fmt: skip
+
+
+def refused(error: SettingRefused) -> HTTPException:
+    """422 in the shape of FastAPI's own validation errors, naming the setting."""
+    detail = [{"loc": ["body", error.name], "msg": error.reason, "type": "value_error"}]
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
+
+
+@router.get("/settings", response_model=SettingsOut)
+def get_settings(request: Request, org: Org) -> SettingsOut:
+    """The org's name, time zone and settings; webhook secrets only counted."""
+    with shequn_of(request).sessions() as session:
+        found = session.get(OrgRecord, org)
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"org {org!r} not found")
+        return settings_out(found)
+
+
+@router.patch("/settings", response_model=SettingsChangeOut)
+def patch_settings(
+    request: Request, org: Org, changes: Annotated[dict[str, Any], Body()],
+    by: Annotated[str, Depends(api_caller)],
+) -> SettingsChangeOut:  # fmt: skip
+    """Changes the settings given, checked as the command line checks them; one bad value
+    refuses them all (422 naming it). Logged under the token's name; a new time zone re-cuts
+    the daily figures."""
+    shequn = shequn_of(request)
+    with shequn.sessions.begin() as session:
+        try:
+            change = change_settings(session, shequn.registry, org, changes, by=by, now=utc_now())
+        except SettingRefused as error:
+            raise refused(error) from None
+        found = session.get(OrgRecord, org)
+        assert found is not None
+        shown = settings_out(found)
+    return SettingsChangeOut(**shown.model_dump(), changed=sorted(change.diff), recut=change.recut)

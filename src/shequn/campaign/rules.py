@@ -137,6 +137,36 @@ def budget_of(settings: Mapping[str, Any]) -> Budget:
     )
 
 
+BUDGET_SETTINGS = ("daily_messages", "daily_posts", "quiet_hours")
+
+
+class BudgetError(ValueError):
+    """A `campaign` setting budget_of could not read; `name` is the setting's."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"{name}: {reason}")
+        self.name, self.reason = name, reason
+
+
+def check_budget(own: Mapping[str, Any]) -> Budget:
+    """The org's `campaign` settings as a budget; refused, naming the setting, when malformed."""
+    unknown = sorted(set(own) - set(BUDGET_SETTINGS))
+    if unknown:
+        raise BudgetError(unknown[0], f"not one of {', '.join(BUDGET_SETTINGS)}")
+    for name in ("daily_messages", "daily_posts"):
+        value = own.get(name, 1)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise BudgetError(name, f"{value!r} is not a whole number, 1 or more")
+    quiet = own.get("quiet_hours", QUIET_HOURS)
+    if not isinstance(quiet, str):
+        raise BudgetError("quiet_hours", f"{quiet!r} is not a span like 23:00-08:00, or off")
+    try:
+        parse_quiet_hours(quiet)
+    except TimeError as error:
+        raise BudgetError("quiet_hours", str(error)) from None
+    return budget_of({"campaign": own})
+
+
 def quiet_until(moment: datetime, budget: Budget, timezone: str) -> datetime | None:
     """The end of the quiet hours `moment` falls in (UTC), or None when it is not quiet."""
     if budget.quiet is None:

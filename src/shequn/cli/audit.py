@@ -26,9 +26,9 @@ from shequn.audit.service import (
 from shequn.audit.training import learn
 from shequn.cli.common import DbOption, JsonOption, console, errors, fail, opened
 from shequn.cli.invite import OrgOption
-from shequn.cli.staff import record_config_change
 from shequn.kit.time import utc_now
 from shequn.member.service import nicknames
+from shequn.org.changes import record_config_change
 from shequn.org.models import Org
 from shequn.org.service import UnknownOrg
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from shequn.campaign.models import CampaignRun
 from shequn.campaign.playbook import BUILT_IN, Playbook, PlaybookError, load_playbook
-from shequn.campaign.rules import budget_of, parse_quiet_hours
+from shequn.campaign.rules import BudgetError, budget_of, check_budget
 from shequn.campaign.service import (
     CampaignError,
     UnknownRun,
@@ -26,8 +26,7 @@ from shequn.campaign.service import (
 )
 from shequn.cli.common import DbOption, JsonOption, console, errors, fail, opened
 from shequn.cli.invite import OrgOption
-from shequn.cli.staff import record_config_change
-from shequn.kit.time import TimeError
+from shequn.org.changes import record_config_change
 from shequn.org.service import save_org
 
 playbook_app = typer.Typer(
@@ -264,24 +263,19 @@ def campaign_budget(
     ] = None,
 ) -> None:
     """Show or set the org's message budget and quiet hours (发送限额与免打扰)."""
-    if (daily_messages is not None and daily_messages < 1) or (
-        daily_posts is not None and daily_posts < 1
-    ):
-        fail("--daily-messages and --daily-posts must be 1 or more")
-    if quiet_hours is not None:
-        try:
-            parse_quiet_hours(quiet_hours)
-        except TimeError as error:
-            fail(f"--quiet-hours: {error}")
+    changes = {"daily_messages": daily_messages, "daily_posts": daily_posts,
+               "quiet_hours": quiet_hours}  # fmt: skip
+    given = {key: value for key, value in changes.items() if value is not None}
+    try:
+        check_budget(given)
+    except BudgetError as error:
+        fail(f"--{error.name.replace('_', '-')}: {error.reason}")
     with opened(db) as shequn, shequn.sessions.begin() as session:
         org_id = org or shequn.settings.default_org
         context = shequn.context(session, org_id)
         tenant = context.tenant(org_id)
-        own = dict(tenant.settings.get("campaign") or {})
-        changes = {"daily_messages": daily_messages, "daily_posts": daily_posts,
-                   "quiet_hours": quiet_hours}  # fmt: skip
-        own.update({key: value for key, value in changes.items() if value is not None})
-        if any(value is not None for value in changes.values()):
+        own = {**(tenant.settings.get("campaign") or {}), **given}
+        if given:
             record_config_change(session, org_id, {"campaign": own})
             save_org(session, org_id, name=None, timezone=tenant.timezone,
                      settings={"campaign": own}, now=context.now)  # fmt: skip

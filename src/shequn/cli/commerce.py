@@ -14,7 +14,6 @@ from shequn.analytics.rules import NO_GROUP_LABEL, RangeError, days_of, parse_da
 from shequn.analytics.service import org_timezone
 from shequn.cli.common import DbOption, JsonOption, console, fail, opened
 from shequn.cli.invite import OrgOption
-from shequn.cli.staff import record_config_change, record_staff_action
 from shequn.commerce.mechanics import add_deal as add_group_buy
 from shequn.commerce.mechanics import (
     assist_bargain,
@@ -52,6 +51,7 @@ from shequn.engine.context import Context
 from shequn.kit.money import AmountError, format_amount, parse_amount
 from shequn.kit.time import TimeError, local_day, parse_clock, parse_instant, utc_now, zone
 from shequn.member.models import Member
+from shequn.org.changes import record_config_change, record_staff_action
 from shequn.org.models import Org
 from shequn.org.service import UnknownOrg, save_org
 

@@ -9,7 +9,6 @@ from rich.table import Table
 from sqlalchemy import select
 
 from shequn.cli.common import DbOption, JsonOption, console, errors, fail, opened
-from shequn.cli.staff import record_config_change
 from shequn.connectors.models import JoinDecision
 from shequn.connectors.platforms import telegram_connector, wecom_connector
 from shequn.connectors.telegram.bot import ALLOWED_UPDATES, TelegramConnector, TelegramError
@@ -29,6 +28,7 @@ from shequn.engine.worker import Worker
 from shequn.invite.livecode import UnknownLiveCode
 from shequn.invite.models import LiveCodeRecord
 from shequn.kit.time import utc_now
+from shequn.org.changes import record_config_change
 from shequn.org.models import Org
 from shequn.wiring import Shequn
 

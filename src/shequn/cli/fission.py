@@ -9,12 +9,12 @@ from sqlalchemy import select
 
 from shequn.cli.common import DbOption, JsonOption, console, fail, opened
 from shequn.cli.invite import OrgOption, instant
-from shequn.cli.staff import record_staff_action
 from shequn.fission.models import CampaignRecord, RewardGrant
 from shequn.fission.rules import GrantMode, parse_tier, tiers_of
 from shequn.fission.service import campaign_counts, create_campaign
 from shequn.kit.money import format_amount
 from shequn.kit.time import utc_now
+from shequn.org.changes import record_staff_action
 
 fission_app = typer.Typer(
     help="Fission campaigns (裂变活动): tiers of effective invites and their rewards.",

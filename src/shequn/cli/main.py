@@ -49,7 +49,7 @@ from shequn.cli.points import koc, mall_app, points_app  # also registers report
 from shequn.cli.poster import fonts_app, poster
 from shequn.cli.quiz import quiz_app
 from shequn.cli.simulate import simulate
-from shequn.cli.staff import record_config_change, staff_app
+from shequn.cli.staff import staff_app
 from shequn.cli.webhook import webhook_app
 from shequn.engine.dispatch import dispatch_due
 from shequn.engine.intake import decode_json_lines
@@ -59,7 +59,9 @@ from shequn.engine.scheduler import run_due_jobs
 from shequn.group.service import schedule_announcements
 from shequn.kit.time import TimeError, parse_instant, utc_now, zone
 from shequn.member.phones import PhoneKeyError, sealing_key
+from shequn.org.changes import record_config_change, recut_daily_figures
 from shequn.org.models import Org
+from shequn.org.rules import SettingRefused, check_changes
 from shequn.org.service import UnknownOrg, create_first_token, create_token, save_org
 
 app = typer.Typer(
@@ -250,11 +252,6 @@ def org_create(
     ] = None,
 ) -> None:
     """Create an org, or update an existing one (创建/更新企业)."""
-    try:
-        if timezone is not None:
-            zone(timezone)
-    except TimeError as error:
-        fail(f"--timezone: {error}")
     settings: dict[str, object] = {}
     if welcome_text is not None:
         settings["welcome_text"] = welcome_text
@@ -264,6 +261,12 @@ def org_create(
         settings["welcome_max_mentions"] = welcome_max_mentions
     if capacity_margin is not None:
         settings["capacity_margin"] = capacity_margin
+    given = {**settings, **({"timezone": timezone} if timezone is not None else {}),
+             **({"name": name} if name else {})}  # fmt: skip
+    try:
+        check_changes({}, given)
+    except SettingRefused as error:
+        fail(f"--{error.name.replace('_', '-')}: {error.reason}")
     with opened(db) as shequn, shequn.sessions.begin() as session:
         existing = session.get(Org, org_id)
         was = None if existing is None else existing.timezone
@@ -276,10 +279,8 @@ def org_create(
         console.print(
             f"{'created 已创建' if created else 'updated 已更新'} org [bold]{org.id}[/] ({org.timezone})"
         )
-        if was is not None and was != chosen and count_events(session):
-            # Daily figures are cut at the org's local midnight: re-cut them in the new zone.
-            console.print(f"time zone {was} → {chosen}: re-cutting daily figures 按新时区重算…")
-            rebuild(session, shequn.registry, now=utc_now())
+        if recut_daily_figures(session, shequn.registry, was=was, timezone=chosen, now=utc_now()):
+            console.print(f"time zone {was} → {chosen}: re-cut daily figures 已按新时区重算")
 
 
 @org_app.command("list")

@@ -10,11 +10,11 @@ from rich.table import Table
 
 from shequn.cli.common import DbOption, JsonOption, console, fail, opened
 from shequn.cli.invite import OrgOption, report_app
-from shequn.cli.staff import record_config_change, record_staff_action
 from shequn.group.models import Group
 from shequn.kit.spreadsheet import write_csv
 from shequn.kit.time import utc_now
 from shequn.member.service import nicknames
+from shequn.org.changes import record_config_change, record_staff_action
 from shequn.org.models import Org
 from shequn.org.service import save_org
 from shequn.points.ledger import InsufficientPoints, PointsError, UnknownReservation

@@ -1,84 +1,34 @@
-"""`shequn staff …`: dashboard logins and their roles; who the staff log names for a command,
-and the one way a command logs the settings it changes."""
+"""`shequn staff …`: dashboard logins and their roles; who the staff log names for a command."""
 
-import getpass
 import json
 import sys
-from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from shequn.cli.common import DbOption, JsonOption, console, fail, opened
 from shequn.cli.invite import OrgOption
 from shequn.kit.time import utc_now
 from shequn.member.phones import PhoneKeyError, new_key, phone_key, seal_phones
 from shequn.member.service import BY_LENGTH
-from shequn.org.models import Org
+from shequn.org.changes import CLI, process_user
 from shequn.web.common import record
 from shequn.web.models import StaffSession, StaffUser
 from shequn.web.rules import SCOPED_ROLES, Role, hash_password
 
 staff_app = typer.Typer(help="Dashboard logins (后台账号) and their roles.", no_args_is_help=True)
-# Who the staff audit log names for what was done from the command line.
-CLI = "(cli)"
 ByOption = Annotated[
     str | None, typer.Option("--by", help="Who does it, for the staff log (default: you).")
 ]
-HIDDEN = "(hidden)"
 
 
 def actor(by: str | None) -> str:
     """Who the staff log names for a command: --by, else the OS user."""
-    if by:
-        if len(by) > BY_LENGTH:
-            fail(f"--by: {len(by)} characters, at most {BY_LENGTH}")
-        return by
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return CLI
-
-
-def _shown(name: str, value: Any) -> Any:
-    # Signing secrets never reach the log; how many there are is what an auditor needs.
-    if "secret" not in name or value is None:
-        return value
-    return f"{len(value)} {HIDDEN}" if isinstance(value, list) else HIDDEN
-
-
-def config_diff(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Each setting the changes really change: {name: {"old": …, "new": …}}."""
-    return {
-        name: {"old": _shown(name, current.get(name)), "new": _shown(name, value)}
-        for name, value in sorted(changes.items())
-        if current.get(name) != value
-    }
-
-
-def record_staff_action(
-    session: Session, org: str, action: str, target: str, detail: Mapping[str, Any]
-) -> None:
-    """Logs a change an operator made from the command line to what the org sells or runs
-    (a mall item, a price, a campaign), under the OS user."""
-    record(session, (org, actor(None)), action, target=target[:200], detail=detail)
-
-
-def record_config_change(
-    session: Session, org: str, changes: Mapping[str, Any], *, by: str | None = None
-) -> None:
-    """Logs the org settings a command is about to save (call it before saving): who, and each
-    old and new value. The org's name and timezone count as settings."""
-    found = session.get(Org, org)
-    current = {} if found is None else {"name": found.name, "timezone": found.timezone,
-                                        **found.settings}  # fmt: skip
-    diff = config_diff(current, changes)
-    if diff:
-        record(session, (org, actor(by)), "config_changed", target=", ".join(diff)[:200],
-               detail=diff)  # fmt: skip
+    if by and len(by) > BY_LENGTH:
+        fail(f"--by: {len(by)} characters, at most {BY_LENGTH}")
+    return by or process_user()
 
 
 @staff_app.command("create")

@@ -6,7 +6,6 @@ import typer
 from sqlalchemy.orm import Session
 
 from shequn.cli.common import DbOption, console, errors, fail, opened
-from shequn.cli.staff import record_config_change
 from shequn.connectors.webhook.signing import (
     SECRETS_SETTING,
     generate_secret,
@@ -14,6 +13,7 @@ from shequn.connectors.webhook.signing import (
     secrets_in,
 )
 from shequn.kit.time import utc_now
+from shequn.org.changes import record_config_change
 from shequn.org.models import Org
 from shequn.org.service import UnknownOrg, save_org
 

@@ -201,6 +201,87 @@ WORDS: dict[str, dict[str, str]] = {
     "redemption_held": {"zh": "待发放", "en": "Held"},
     "redemption_fulfilled": {"zh": "已发放", "en": "Fulfilled"},
     "redemption_cancelled": {"zh": "已取消", "en": "Cancelled"},
+    "settings": {"zh": "设置", "en": "Settings"},
+    "settings_saved": {"zh": "已保存", "en": "Saved"},
+    "settings_recut": {
+        "zh": "每日数据已按新时区重算",
+        "en": "daily figures re-cut in the new time zone",
+    },
+    "settings_refused": {"zh": "未保存任何设置", "en": "Nothing was saved"},
+    "settings_org": {"zh": "企业", "en": "Org"},
+    "settings_welcome": {"zh": "入群欢迎", "en": "Welcome"},
+    "settings_audit": {"zh": "审核", "en": "Audit"},
+    "settings_points": {"zh": "积分规则", "en": "Points"},
+    "settings_campaign": {"zh": "活动发送限额", "en": "Campaign message budget"},
+    "settings_cli": {"zh": "其他设置", "en": "Other settings"},
+    "settings_cli_note": {
+        "zh": "以下设置在命令行或接口中修改;签名密钥只显示数量。",
+        "en": "These are changed from the command line or the API; signing secrets are only counted.",
+    },
+    "settings_secrets_counted": {"zh": "个密钥(不显示)", "en": "secret(s), never shown"},
+    "save": {"zh": "保存", "en": "Save"},
+    "setting_name": {"zh": "名称", "en": "Name"},
+    "setting_timezone": {
+        "zh": "时区 (IANA,如 Asia/Shanghai)",
+        "en": "Time zone (IANA, e.g. Asia/Shanghai)",
+    },
+    "setting_welcome_text": {
+        "zh": "欢迎语({nickname} 与 {group} 会被替换;留空则不欢迎)",
+        "en": "Welcome text ({nickname} and {group} are filled in; empty: no welcome)",
+    },
+    "setting_welcome_window_seconds": {
+        "zh": "合并欢迎的时间窗 (秒)",
+        "en": "Welcome window (seconds)",
+    },
+    "setting_welcome_max_mentions": {
+        "zh": "每条欢迎最多 @ 人数",
+        "en": "Most @-mentions per welcome",
+    },
+    "setting_capacity_margin": {
+        "zh": "距满员多少人时提醒建新群",
+        "en": "Members short of full that raise a task",
+    },
+    "setting_audit_audience": {
+        "zh": "目标人群 (any/female/male)",
+        "en": "Audience (any/female/male)",
+    },
+    "setting_audit_review": {"zh": "人工审核分数线", "en": "Review from score"},
+    "setting_audit_kick": {"zh": "建议移出分数线", "en": "Kick from score"},
+    "setting_audit_auto_kick": {"zh": "自动移出", "en": "Kick without asking"},
+    "setting_audit_whitelist": {
+        "zh": "白名单 (成员 ID,逗号分隔)",
+        "en": "Whitelist (member ids, comma-separated)",
+    },
+    "setting_audit_crew": {
+        "zh": "氛围组 (成员 ID,逗号分隔)",
+        "en": "Atmosphere crew (member ids, comma-separated)",
+    },
+    "setting_points_expiry_months": {"zh": "积分有效期 (月)", "en": "Points last (months)"},
+    "setting_points_sign_in_keywords": {
+        "zh": "签到关键词 (逗号分隔)",
+        "en": "Sign-in words (comma-separated)",
+    },
+    "setting_points_sign_in_base": {"zh": "签到积分", "en": "Points per sign-in"},
+    "setting_points_message": {"zh": "每条消息积分", "en": "Points per message"},
+    "setting_points_reaction": {"zh": "每次点赞积分", "en": "Points per reaction"},
+    "setting_points_order_per_yuan": {"zh": "每消费 1 元积分", "en": "Points per yuan paid"},
+    "setting_points_invite": {"zh": "每个有效邀请积分", "en": "Points per effective invite"},
+    "setting_points_replies": {
+        "zh": "群内回复签到/积分/排行",
+        "en": "Answer 签到, 积分 and 排行 in the group",
+    },
+    "setting_points_lang": {"zh": "回复语言", "en": "Language of the replies"},
+    "setting_points_board_period": {"zh": "排行周期", "en": "Board period"},
+    "setting_points_board_top": {"zh": "排行名次", "en": "Places on the board"},
+    "setting_campaign_daily_messages": {
+        "zh": "每群每日消息上限 (含成员)",
+        "en": "Messages per group and day (members' included)",
+    },
+    "setting_campaign_daily_posts": {"zh": "每群每日推送上限", "en": "Posts per group and day"},
+    "setting_campaign_quiet_hours": {
+        "zh": "免打扰时段 (如 23:00-08:00,或 off)",
+        "en": "Quiet hours (e.g. 23:00-08:00, or off)",
+    },
 }
 
 WEEKDAYS: dict[str, tuple[str, ...]] = {

@@ -60,6 +60,7 @@ from shequn.web.member_pages import router as member_router
 from shequn.web.models import StaffSession, StaffUser
 from shequn.web.ops_pages import router as ops_router
 from shequn.web.rules import LoginThrottle, Permission, Staff, password_matches, token_hash
+from shequn.web.settings_pages import router as settings_router
 
 router = APIRouter()
 
@@ -461,3 +462,4 @@ router.include_router(ops_router)
 router.include_router(campaign_router)
 router.include_router(mall_router)
 router.include_router(lottery_router)
+router.include_router(settings_router)

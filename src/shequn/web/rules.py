@@ -28,6 +28,8 @@ class Permission(StrEnum):
     RUN_CAMPAIGNS = "run_campaigns"
     # Fulfilling or cancelling a redemption spends or returns a member's points.
     SETTLE_REDEMPTIONS = "settle_redemptions"
+    # The org's name, time zone and rule settings: every store's groups follow them.
+    CHANGE_SETTINGS = "change_settings"
 
 
 # The whole policy in one place. Analysts read figures only, never personal data; a store
