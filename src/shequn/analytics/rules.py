@@ -152,7 +152,9 @@ class DailyTallies:
 
     def counted(self) -> set[DayKey]:
         """Every (group, day) with something counted on it."""
-        found = {*self.joins, *self.traffic, *self.sales, *self.refunds}
+        # A refund of nothing (no amount, its order never arrived) counts nothing.
+        found = {*self.joins, *self.traffic, *self.sales}
+        found.update(key for key, amount in self.refunds.items() if amount)
         found.update((group, day) for group, day, _ in self.exits)
         return found
 
