@@ -30,6 +30,7 @@ from shequn.web.common import (
     page,
     record,
     require,
+    visible_among,
     visible_groups,
 )
 from shequn.web.rules import Permission, Staff
@@ -82,7 +83,7 @@ def member_search(
     require(visit, Permission.VIEW_MEMBERS)
     with shequn_of(request).sessions() as session:
         found = search_members(session, visit.staff, q, tag=tag)
-        groups = visible_groups(session, visit.staff)
+        groups = visible_among(session, visit.staff, [m.first_group or "" for m in found])
         tags = tags_of_members(session, visit.staff.org, [m.id for m in found])
         rows = [
             {"id": m.id, "nickname": m.nickname or "", "platform": m.platform,
@@ -109,7 +110,6 @@ def profile_of(session: Session, visit: Visit, member_id: str) -> dict[str, Any]
     member = session.get(Member, (staff.org, member_id))
     if member is None or not is_visible_member(session, staff, member_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"member {member_id!r} not found")
-    groups = visible_groups(session, staff)
     stays = session.scalars(
         select(GroupMember).where(GroupMember.org == staff.org, GroupMember.member_id == member_id)
         .order_by(GroupMember.group_id)
@@ -120,11 +120,15 @@ def profile_of(session: Session, visit: Visit, member_id: str) -> dict[str, Any]
         .where(Membership.org == staff.org, Membership.inviter == member_id)
         .order_by(Membership.joined_at)
     ).all()  # fmt: skip
-    invitees = [row for row in invitees if row.group_id in groups]
     orders = session.scalars(
         select(Order).where(Order.org == staff.org, Order.member_id == member_id)
         .order_by(Order.paid_at.desc()).limit(PAGE_SIZE)
     ).all()  # fmt: skip
+    # Only the groups this member's page names: an org's 10,000 need not be listed for it.
+    named = [s.group_id for s in stays] + [r.group_id for r in invitees]
+    named += [o.group_id for o in orders if o.group_id] + [member.first_group or ""]
+    groups = visible_among(session, staff, named)
+    invitees = [row for row in invitees if row.group_id in groups]
     # Orders of another store's groups stay hidden; orders naming no group belong to the org.
     orders = [o for o in orders if o.group_id in groups or (staff.is_org_wide and not o.group_id)]
     refunds = dict(
