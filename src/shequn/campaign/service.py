@@ -1,11 +1,11 @@
 """Campaign use cases: plan a playbook for groups, start it as a run, pause, resume, cancel, show."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Dialect, select, type_coerce
 from sqlalchemy.orm import Session
 
 from shequn.campaign.models import CampaignRun, CampaignStep
@@ -32,6 +32,7 @@ from shequn.campaign.steps import (
     stored_playbook,
     template_values,
 )
+from shequn.db import UTCDateTime
 from shequn.engine.context import Context
 from shequn.group.models import Group
 from shequn.kit.time import zone
@@ -256,3 +257,48 @@ def step_json(row: CampaignStep, timezone: str) -> dict[str, Any]:
         "ran_at": None if row.ran_at is None else row.ran_at.astimezone(where).isoformat(),
         "log": row.log,
     }
+
+
+def _local_isoformat(timezone: str, dialect: Dialect) -> Callable[[Any], str | None]:
+    """Instants as the database gives them to local ISO text, each distinct one converted once
+    (by the column type's own conversion): a step is due at the same instant in every group."""
+    where, instant = zone(timezone), UTCDateTime()
+    shown: dict[Any, str | None] = {None: None}
+
+    def local(raw: Any) -> str | None:
+        if raw in shown:
+            return shown[raw]
+        moment = instant.process_result_value(raw, dialect)
+        found = shown[raw] = None if moment is None else moment.astimezone(where).isoformat()
+        return found
+
+    return local
+
+
+def timeline_of(
+    session: Session,
+    org: str,
+    run_id: str,
+    *,
+    timezone: str,
+    groups: Collection[str] | None,
+) -> list[dict[str, Any]]:
+    """The run's steps as `step_json` shows them, without their log, by group, time and step;
+    `groups` narrows them down, None keeps the whole run."""
+    # Instants read raw: converting 100,000 of them one by one took a third of the export.
+    stored = UTCDateTime().impl
+    query = select(
+        CampaignStep.group_id, CampaignStep.day, type_coerce(CampaignStep.due_at, stored),
+        CampaignStep.step_id, CampaignStep.kind, CampaignStep.status, CampaignStep.reason,
+        type_coerce(CampaignStep.next_at, stored), type_coerce(CampaignStep.ran_at, stored),
+    ).where(CampaignStep.org == org, CampaignStep.run_id == run_id)  # fmt: skip
+    if groups is not None:
+        query = query.where(CampaignStep.group_id.in_(list(groups)))
+    query = query.order_by(CampaignStep.group_id, CampaignStep.due_at, CampaignStep.step_id)
+    local = _local_isoformat(timezone, session.get_bind().dialect)
+    return [
+        {"step": step, "group": group or None, "day": day, "kind": kind, "at": local(due_at),
+         "status": status, "reason": reason, "next_at": local(next_at), "ran_at": local(ran_at)}
+        for group, day, due_at, step, kind, status, reason, next_at, ran_at
+        in session.execute(query)
+    ]  # fmt: skip
