@@ -14,7 +14,7 @@ from shequn.campaign.service import start_campaign
 from shequn.engine.scheduler import run_due_jobs
 from shequn.group.models import Group
 from shequn.kit.time import local_time_to_utc
-from shequn.web.campaign_pages import visible_group_ids
+from shequn.web.common import visible_group_ids
 from shequn.web.rules import Role, Staff
 from shequn.wiring import Shequn
 from tests.conftest import event, ingest

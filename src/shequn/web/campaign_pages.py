@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shequn.api import shequn_of
@@ -31,9 +31,10 @@ from shequn.web.common import (
     page,
     record,
     require,
+    visible_group_ids,
 )
 from shequn.web.i18n import labeller
-from shequn.web.rules import Permission, Role, Staff
+from shequn.web.rules import Permission, Staff
 
 router = APIRouter()
 COMMANDS = ("pause", "resume", "cancel")
@@ -43,18 +44,6 @@ TIMELINE_COLUMNS = ("group", "day", "at", "step", "kind", "status", "reason", "n
                     "ran_at")  # fmt: skip
 # A run may span 10,000 groups of ~25 steps each: the timeline shows a page of groups at a time.
 GROUPS_PER_PAGE = 20
-
-
-def visible_group_ids(staff: Staff) -> Select[str]:
-    """The ids of the groups the staff may see, chosen by the database as `Staff.sees_group`
-    decides for one group, instead of reading every group of the org to ask it."""
-    query = select(Group.id).where(Group.org == staff.org)
-    if staff.is_org_wide:
-        return query
-    mine = [] if staff.store is None else [Group.store == staff.store]
-    if staff.role is Role.OPERATOR:
-        mine.append(Group.owner == staff.username)
-    return query.where(or_(false(), *mine))
 
 
 def group_scope(session: Session, staff: Staff) -> set[str] | None:
