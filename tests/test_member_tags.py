@@ -18,8 +18,8 @@ from shequn.kit.time import utc_now
 from shequn.member.models import MemberTag
 from shequn.member.rules import TagChange, TagError, change_tags, valid_tag
 from shequn.member.service import tag_member
+from shequn.org.models import StaffAuditEntry
 from shequn.org.service import create_token
-from shequn.web.models import StaffAuditEntry
 from shequn.web.rules import Role
 from shequn.wiring import Shequn
 from tests.conftest import event, ingest

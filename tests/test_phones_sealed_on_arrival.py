@@ -19,7 +19,7 @@ from shequn.engine.rebuild import rebuild
 from shequn.kit.time import utc_now
 from shequn.member.models import Member, SealedPhone
 from shequn.member.phones import KEY_ENV, PhoneKeyError, new_key, phone_key, revealed_phone
-from shequn.web.models import StaffAuditEntry
+from shequn.org.models import StaffAuditEntry
 from shequn.web.rules import Role
 from shequn.wiring import Shequn, open_shequn
 from tests.conftest import event, ingest

@@ -18,8 +18,7 @@ from sqlalchemy import select
 
 from shequn.analytics.daily import day_totals
 from shequn.app import create_app
-from shequn.org.models import Org
-from shequn.web.models import StaffAuditEntry
+from shequn.org.models import Org, StaffAuditEntry
 from shequn.web.rules import Role
 from shequn.wiring import Shequn
 from tests.conftest import event, ingest

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from shequn.cli.main import app
-from shequn.web.models import StaffAuditEntry
+from shequn.org.models import StaffAuditEntry
 from shequn.wiring import Shequn
 
 runner = CliRunner()

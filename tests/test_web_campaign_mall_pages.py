@@ -13,9 +13,9 @@ from shequn.campaign.playbook import load_playbook
 from shequn.campaign.service import start_campaign
 from shequn.engine.scheduler import run_due_jobs
 from shequn.kit.time import local_day, local_time_to_utc, utc_now
+from shequn.org.models import StaffAuditEntry
 from shequn.points.models import MallItem, MallRedemption
 from shequn.points.service import add_item, adjust_points, balance_of, redeem
-from shequn.web.models import StaffAuditEntry
 from shequn.web.rules import Role
 from shequn.wiring import Shequn
 from tests.conftest import event, ingest

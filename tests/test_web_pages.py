@@ -25,7 +25,7 @@ from shequn.member.phones import (
     phone_key,
     seal_phone,
 )
-from shequn.web.models import StaffAuditEntry
+from shequn.org.models import StaffAuditEntry
 from shequn.web.rules import Role, Staff
 from shequn.wiring import Shequn
 from tests.conftest import event, ingest

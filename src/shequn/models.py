@@ -42,7 +42,7 @@ from shequn.member.models import (
     MemberTag,
     SealedPhone,
 )
-from shequn.org.models import ApiToken, Org
+from shequn.org.models import ApiToken, Org, StaffAuditEntry
 from shequn.points.models import (
     MallItem,
     MallRedemption,
@@ -57,7 +57,7 @@ from shequn.points.models import (
     PointsSignIn,
     PointsTally,
 )
-from shequn.web.models import StaffAuditEntry, StaffSession, StaffUser
+from shequn.web.models import StaffSession, StaffUser
 
 __all__ = [
     "ActionRecord",

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from shequn.db import insert_ignoring_conflicts
 from shequn.member.models import Member, MemberTag
 from shequn.member.rules import TagChange, change_tags
-from shequn.web.models import StaffAuditEntry
+from shequn.org.changes import log_staff_action
 
 MEMBER_TAG = cast(Table, MemberTag.__table__)
 # How long a name the staff log and member_tag.added_by hold for who made a change.
@@ -94,8 +94,7 @@ def tag_member(
             )
         )  # fmt: skip
     if not change.is_empty:
-        session.add(StaffAuditEntry(org=org, at=now, username=by, action="member_tagged",
-                                    target=member, detail={"added": list(change.added),
-                                                           "removed": list(change.removed)}))  # fmt: skip
+        log_staff_action(session, org, by, "member_tagged", target=member, at=now,
+                         detail={"added": list(change.added), "removed": list(change.removed)})  # fmt: skip
     session.flush()
     return change

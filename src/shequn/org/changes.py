@@ -12,10 +12,9 @@ from sqlalchemy.orm import Session
 from shequn.engine.rebuild import count_events, rebuild
 from shequn.engine.registry import Registry
 from shequn.kit.time import utc_now
-from shequn.org.models import Org
+from shequn.org.models import Org, StaffAuditEntry
 from shequn.org.rules import ORG_FIELDS, check_changes
 from shequn.org.service import UnknownOrg, save_org
-from shequn.web.models import StaffAuditEntry
 
 # Who the staff log names for a command when the OS cannot name its user.
 CLI = "(cli)"
@@ -52,11 +51,20 @@ def config_diff(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[
     }
 
 
-def _log(
-    session: Session, org: str, by: str, action: str, *, target: str, detail: Mapping[str, Any]
+def log_staff_action(
+    session: Session,
+    org: str,
+    by: str,
+    action: str,
+    *,
+    target: str | None,
+    detail: Mapping[str, Any],
+    at: datetime | None = None,
 ) -> None:
-    session.add(StaffAuditEntry(org=org, at=utc_now(), username=by[:ACTOR_LENGTH], action=action,
-                                target=target[:200], detail=dict(detail)))  # fmt: skip
+    """Appends one line to the staff log: every writer of it, CLI, dashboard and API, comes here."""
+    session.add(StaffAuditEntry(org=org, at=at or utc_now(), username=by[:ACTOR_LENGTH],
+                                action=action, target=None if target is None else target[:200],
+                                detail=dict(detail)))  # fmt: skip
 
 
 def record_staff_action(
@@ -70,7 +78,7 @@ def record_staff_action(
 ) -> None:
     """Logs a change to what the org sells or runs (a mall item, a price, a campaign) under
     `by`, or the OS user for a command."""
-    _log(session, org, by or process_user(), action, target=target, detail=detail)
+    log_staff_action(session, org, by or process_user(), action, target=target, detail=detail)
 
 
 def settings_of(org: Org) -> dict[str, Any]:
@@ -86,7 +94,7 @@ def record_config_change(
     found = session.get(Org, org)
     diff = config_diff({} if found is None else settings_of(found), changes)
     if diff:
-        _log(session, org, by or process_user(), "config_changed", target=", ".join(diff),
+        log_staff_action(session, org, by or process_user(), "config_changed", target=", ".join(diff),
              detail=diff)  # fmt: skip
     return diff
 

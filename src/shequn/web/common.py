@@ -21,9 +21,10 @@ from shequn.group.models import Group
 from shequn.kit.spreadsheet import write_csv
 from shequn.kit.time import local_day, utc_now, zone
 from shequn.member.models import GroupMember
+from shequn.org.changes import log_staff_action
 from shequn.org.models import Org
 from shequn.web.i18n import LANGUAGES, labeller, translator
-from shequn.web.models import StaffAuditEntry, StaffSession, StaffUser
+from shequn.web.models import StaffSession, StaffUser
 from shequn.web.rules import Permission, Role, Staff, token_hash
 
 templates = Environment(
@@ -217,5 +218,4 @@ def record(
 ) -> None:
     """Appends one line to the staff audit log; `staff` may be (org, username) before a login."""
     org, username = (staff.org, staff.username) if isinstance(staff, Staff) else staff
-    session.add(StaffAuditEntry(org=org, at=at or utc_now(), username=username, action=action,
-                                target=target, detail=dict(detail or {})))  # fmt: skip
+    log_staff_action(session, org, username, action, target=target, detail=detail or {}, at=at)

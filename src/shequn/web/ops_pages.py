@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from shequn.api import shequn_of
 from shequn.engine.action import ActionKind
 from shequn.engine.models import ActionRecord
+from shequn.org.models import StaffAuditEntry
 from shequn.web.common import (
     PAGE_SIZE,
     Signed,
@@ -21,7 +22,6 @@ from shequn.web.common import (
     require,
     visible_groups,
 )
-from shequn.web.models import StaffAuditEntry
 from shequn.web.rules import Permission
 
 router = APIRouter()
