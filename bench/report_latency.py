@@ -27,7 +27,7 @@ import psycopg
 from fastapi.testclient import TestClient
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from shequn.analytics.daily import table_group_days
@@ -97,6 +97,12 @@ def filled(url: str, log: Path) -> Shequn:
         summary = shequn.intake(origin="bench").ingest(decode_json_lines(lines))
     if summary.rejected:
         raise SystemExit(f"generated events rejected: {summary.rejected[:3]}")
+    if shequn.engine.dialect.name == "postgresql":
+        # As autovacuum would on a live server: without statistics the planner takes every
+        # freshly filled table for a few rows and joins the lists' sums by nested loops.
+        with shequn.engine.connect() as connection:
+            connection.execute(text("ANALYZE"))
+            connection.commit()
     return shequn
 
 

@@ -10,9 +10,12 @@ from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
-from sqlalchemy.types import JSON, TypeDecorator
+from sqlalchemy.sql.functions import GenericFunction
+from sqlalchemy.types import JSON, String, TypeDecorator
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -61,7 +64,33 @@ class Base(DeclarativeBase):
     }
 
 
+class unicode_lower(GenericFunction[str]):  # noqa: N801 - named as SQL functions are
+    """lower() beyond ASCII on every database: PostgreSQL's follows its locale, SQLite's only
+    folds A-Z, so SQLite gets Python's str.lower, registered on connect."""
+
+    type = String()
+    inherit_cache = True
+
+
+SQLITE_LOWER = "shequn_lower"
+
+
+@compiles(unicode_lower)
+def _lower(element: unicode_lower, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(unicode_lower, "sqlite")
+def _sqlite_lower(element: unicode_lower, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{SQLITE_LOWER}({compiler.process(element.clauses, **kw)})"
+
+
+def _python_lower(text: str | None) -> str | None:
+    return None if text is None else text.lower()
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.create_function(SQLITE_LOWER, 1, _python_lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode is durable across process crashes; only a power cut may lose the last commit.

@@ -5,16 +5,17 @@ Distinct counts over more than one day (active members, buyers of a week) do not
 days, so they are still counted from the log, for the groups that are shown.
 """
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
     Date,
     Integer,
     Select,
+    Subquery,
     and_,
     case,
     cast,
@@ -26,12 +27,17 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from shequn.analytics.lifecycle import (
+    DEAD_DAU,
+    DECLINE_SHARE,
+    GROWTH,
+    NEW_DAYS,
     RECENT_DAYS,
+    SHRINK,
     Activity,
     GroupStage,
     GroupTrend,
     Stage,
-    stage_of,
+    to_revive,
     window_of,
 )
 from shequn.analytics.models import NO_GROUP, GroupDayFigures
@@ -53,13 +59,15 @@ from shequn.analytics.service import (
     _spans,
     _traffic,
     check_group,
+    day_of,
     org_timezone,
 )
 from shequn.commerce.models import Order
+from shequn.db import unicode_lower
 from shequn.engine.event import order_key
 from shequn.engine.models import EventRecord
 from shequn.group.models import Group
-from shequn.kit.time import local_day
+from shequn.kit.time import local_day, local_time_to_utc
 from shequn.member.models import MemberActivity
 
 F = GroupDayFigures
@@ -137,7 +145,8 @@ def members_at_start(
 @dataclass(frozen=True)
 class GroupLine:
     """A group's line in the group list: sums over a range, members at its end; gmv in fen.
-    `active` and `buyers` are distinct over the range, filled in for the lines shown."""
+    `active` and `buyers` are distinct over the range and `stage` is the group's stage on the
+    range's last day, filled in for the lines shown."""
 
     id: str
     name: str
@@ -152,23 +161,36 @@ class GroupLine:
     gmv: int
     active: int = 0
     buyers: int = 0
+    stage: str = ""
 
 
-# What the list sorts by (largest first, then by id); text columns sort A to Z.
+# What the list sorts by (largest first, then by id); text columns sort A to Z, stages new to
+# dead, dismissed groups last.
 LINE_SORTS = ("gmv", "members", "joins", "leaves", "kicked", "messages", "orders", "active",
-              "buyers", "id", "name", "store", "owner")  # fmt: skip
+              "buyers", "id", "name", "store", "owner", "stage")  # fmt: skip
 SUMMED = ("joins", "leaves", "kicked", "messages", "orders", "gmv")
+# A dismissed group has no lifecycle stage; the list still shows it, as this.
+DISMISSED = "dismissed"
+STAGE_RANKS = {**{str(stage): rank for rank, stage in enumerate(Stage)}, DISMISSED: len(Stage)}
+# Beyond this many lines, figures for them are read for the whole org rather than by id.
+MANY_LINES = 500
 
 
 def _lines_query(
-    session: Session, org: str, *, first: date, last: date, sort: str, only: list[str] | None
+    session: Session,
+    org: str,
+    *,
+    first: date,
+    last: date,
+    sort: str,
+    only: Sequence[str] | None = None,
 ) -> Select[Any]:
     summed = select(F.group_id, *[func.sum(getattr(F, name)).label(name) for name in SUMMED]).where(
         F.org == org, F.day >= first, F.day <= last
     )
     after = select(F.group_id, func.sum(NET).label("net")).where(F.org == org, F.day > last)
     if only is not None:
-        # A few groups asked for: sum only theirs.
+        # A page of groups asked for: sum only theirs.
         summed = summed.where(F.group_id.in_(only))
         after = after.where(F.group_id.in_(only))
     sums = summed.group_by(F.group_id).subquery()
@@ -231,51 +253,95 @@ def group_lines(
     scope: Collection[str] | None = None,
     needle: str = "",
     store: str = "",
+    stage: str = "",
     sort: str = "gmv",
-    ids: Sequence[str] | None = None,
     limit: int | None = None,
     offset: int = 0,
     distinct: bool = True,
 ) -> tuple[int, list[GroupLine]]:
-    """The groups in `scope` (None: all) matching the needle and store, sorted, one page of
-    them (`limit` None: all); `ids` asks for those groups in that order instead. Returns how
-    many match and the lines, with active members and buyers unless `distinct` is false."""
+    """The groups in `scope` (None: all) matching the needle, store and stage on `last`,
+    sorted, one page of them (`limit` None: all). Returns how many match and the lines, with
+    their stages, and active members and buyers unless `distinct` is false."""
     if sort not in LINE_SORTS:
         raise ValueError(f"sort: {sort!r} is none of {', '.join(LINE_SORTS)}")
-    only = None if ids is None else list(ids)
-    query = _lines_query(session, org, first=first, last=last, sort=sort, only=only)
     conditions = _matching(scope, needle, store)
-    if ids is not None:
-        conditions.append(Group.id.in_(list(ids)))
-    query = query.where(*conditions)
-    total = int(
-        session.scalar(select(func.count()).select_from(Group).where(Group.org == org, *conditions))
-        or 0
-    )
-    if ids is None:
-        if sort in ("id", "name", "store", "owner"):
-            column = getattr(Group, sort)
-            query = query.order_by(func.coalesce(column, literal("")), Group.id)
-        else:
-            query = query.order_by(query.selected_columns[sort].desc(), Group.id)
-        query = query.offset(offset)
+    staging = None
+    if stage or sort == "stage":
+        staging = _staging(session, org, on=last)
+        if stage:
+            conditions.append(staging.stage == stage)
+    rows: Sequence[Mapping[Any, Any]]
+    if staging is not None and sort == "stage" and limit is not None and limit <= MANY_LINES:
+        rows = _page_by_stage(session, org, staging, first=first, last=last,
+                              conditions=conditions, limit=limit, offset=offset)  # fmt: skip
+    else:
+        query = _lines_query(session, org, first=first, last=last, sort=sort)
+        if staging is not None:
+            query = staging.onto(query).add_columns(staging.stage.label("stage"))
+        if stage:
+            # Counted along with the page: the stages are decided once, not twice.
+            query = query.add_columns(func.count().over().label("total"))
+        query = query.where(*conditions).order_by(*_line_order(query, sort, staging)).offset(offset)
         if limit is not None:
             query = query.limit(limit)
-    lines = [_line(row) for row in session.execute(query).mappings()]
-    if ids is not None:
-        order = {group_id: position for position, group_id in enumerate(ids)}
-        lines.sort(key=lambda line: order[line.id])
+        rows = session.execute(query).mappings().all()
+    lines = [_line(row) for row in rows]
+    if not stage:
+        counted = select(func.count()).select_from(Group).where(Group.org == org, *conditions)
+        total = int(session.scalar(counted) or 0)
+    elif rows:
+        total = int(rows[0]["total"])
+    else:
+        # Past the last page: counted on the first.
+        total = 0 if offset == 0 else group_lines(
+            session, org, first=first, last=last, scope=scope, needle=needle, store=store,
+            stage=stage, limit=1, distinct=False,
+        )[0]  # fmt: skip
+    if staging is None:
+        lines = fill_stages(session, org, lines, on=last)
     if not distinct:
         return total, lines
     return total, fill_distinct(session, org, lines, first=first, last=last)
 
 
-def matching_groups(
-    session: Session, org: str, *, scope: Collection[str] | None, needle: str, store: str
-) -> list[str]:
-    """The ids of the groups group_lines would list, by id."""
-    query = select(Group.id).where(Group.org == org, *_matching(scope, needle, store))
-    return list(session.scalars(query.order_by(Group.id)))
+def _line_order(query: Select[Any], sort: str, staging: "Staging | None") -> list[Any]:
+    if sort in ("id", "name", "store", "owner"):
+        return [func.coalesce(getattr(Group, sort), literal("")), Group.id]
+    if sort == "stage" and staging is not None:
+        return [staging.rank, Group.id]
+    return [query.selected_columns[sort].desc(), Group.id]
+
+
+def _page_by_stage(
+    session: Session,
+    org: str,
+    staging: "Staging",
+    *,
+    first: date,
+    last: date,
+    conditions: list[ColumnElement[bool]],
+    limit: int,
+    offset: int,
+) -> list[Mapping[Any, Any]]:
+    """A page sorted by stage: the stages alone order it, so its groups are found first and
+    only theirs are summed."""
+    ranked = (
+        staging.onto(
+            select(Group.id, staging.stage.label("stage"), func.count().over().label("total"))
+        )
+        .where(Group.org == org, *conditions)
+        .order_by(staging.rank, Group.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    page = {row["id"]: row for row in session.execute(ranked).mappings()}
+    if not page:
+        return []
+    only = list(page)
+    query = _lines_query(session, org, first=first, last=last, sort="stage", only=only)
+    found = {row["id"]: row for row in session.execute(query.where(Group.id.in_(only))).mappings()}
+    return [{**found[group_id], "stage": row["stage"], "total": row["total"]}
+            for group_id, row in page.items()]  # fmt: skip
 
 
 def _matching(scope: Collection[str] | None, needle: str, store: str) -> list[ColumnElement[bool]]:
@@ -283,12 +349,12 @@ def _matching(scope: Collection[str] | None, needle: str, store: str) -> list[Co
     if scope is not None:
         conditions.append(Group.id.in_(sorted(scope)))
     if needle.strip():
-        # The search finds the needle in the id or the name, whatever their case.
+        # The search finds the needle in the id or the name, whatever their case, in any script.
         pattern = f"%{_escape(needle.strip().lower())}%"
         conditions.append(
             or_(
-                func.lower(Group.id).like(pattern, escape="\\"),
-                func.lower(Group.name).like(pattern, escape="\\"),
+                unicode_lower(Group.id).like(pattern, escape="\\"),
+                unicode_lower(Group.name).like(pattern, escape="\\"),
             )
         )
     if store:
@@ -305,8 +371,20 @@ def _line(row: Any) -> GroupLine:
         id=row["id"], name=row["name"], store=row["store"], owner=row["owner"],
         members=int(row["members"]), joins=int(row["joins"]), leaves=int(row["leaves"]),
         kicked=int(row["kicked"]), messages=int(row["messages"]), orders=int(row["orders"]),
-        gmv=int(row["gmv"]),
+        gmv=int(row["gmv"]), stage=row.get("stage") or "",
     )  # fmt: skip
+
+
+def fill_stages(session: Session, org: str, lines: list[GroupLine], *, on: date) -> list[GroupLine]:
+    """The lines with their groups' stages on `on`."""
+    if not lines:
+        return lines
+    only = None if len(lines) > MANY_LINES else sorted(line.id for line in lines)
+    staged = group_stages(session, org, on=on, only=only)
+    stages: dict[str, str] = {
+        group_id: stage for group_id, stage in session.execute(select(staged.c.id, staged.c.stage))
+    }
+    return [GroupLine(**{**line.__dict__, "stage": stages[line.id]}) for line in lines]
 
 
 def fill_distinct(
@@ -319,7 +397,7 @@ def fill_distinct(
     days = days_of(first, last)
     bounds = day_bounds(days, timezone)
     edges = [bounds[0], bounds[-1]]
-    only = sorted(line.id for line in lines)
+    only = None if len(lines) > MANY_LINES else sorted(line.id for line in lines)
     traffic = _traffic(session, org, edges, only=only)
     sales = _sales(session, org, edges, only=only)
     filled = []
@@ -328,6 +406,138 @@ def fill_distinct(
         buyers = sales.get((line.id, 0), Sales()).buyers
         filled.append(GroupLine(**{**line.__dict__, "active": active, "buyers": buyers}))
     return filled
+
+
+# Per group over the window: net joins, and net joins weighted by the day's place in it (see
+# _staging), then active members and messages of the recent days and of those before.
+SUMS = ("net", "weight", "prior_weight", "recent_weight", "recent_active", "recent_messages",
+        "prior_active", "prior_messages")  # fmt: skip
+
+
+QueryT = TypeVar("QueryT", bound=Select[*tuple[Any, ...]])
+
+
+@dataclass(frozen=True)
+class Staging:
+    """What a query over groups joins to decide their stages in the database, and the columns
+    it then has: members at the window's end, the window's SUMS, and the stage."""
+
+    joined: tuple[Subquery, ...]
+    members: ColumnElement[int]
+    sums: dict[str, ColumnElement[int]]
+    stage: ColumnElement[str]
+
+    def onto(self, query: QueryT) -> QueryT:
+        for rows in self.joined:
+            query = query.outerjoin(rows, rows.c.group_id == Group.id)
+        return query
+
+    @property
+    def rank(self) -> ColumnElement[int]:
+        return case(STAGE_RANKS, value=self.stage)
+
+
+def _staging(session: Session, org: str, *, on: date, only: Sequence[str] | None = None) -> Staging:
+    """The stage of each group (`only`: of those) on `on`, decided as stage_of decides it (the
+    tests hold the two equal); DISMISSED for a dismissed group.
+
+    Over the window's days 0..27 from its first, with E the members at the end of day 27 and
+    net(d) a day's joins less exits, members at the end of day d are E - Σ net(d') for d' > d.
+    So the members summed over days s..e are (e - s + 1)·E - Σ net(d')·max(0, min(d', e+1) - s),
+    which needs only a few weighted sums per group. A group has no stints before it was
+    first seen, so no day before its first has a net. Rates are compared by multiplying out
+    in integers: no division, so no rounding, on either database.
+    """
+    timezone = org_timezone(session, org)
+    first, last = window_of(on)
+    days = days_of(first, last)
+    bounds = day_bounds(days, timezone)
+    recent = len(days) - RECENT_DAYS
+    at = _days_after(session, first)
+
+    def summed(*conditions: ColumnElement[bool]) -> Subquery:
+        # Plain sums over a range of days: a CASE per row costs SQLite more than the scan.
+        query = select(
+            F.group_id,
+            func.sum(NET).label("net"),
+            func.sum(NET * at).label("weight"),
+            func.sum(F.active).label("active"),
+            func.sum(F.messages).label("messages"),
+        ).where(F.org == org, *conditions)
+        if only is not None:
+            query = query.where(F.group_id.in_(only))
+        return query.group_by(F.group_id).subquery()
+
+    prior = summed(F.day >= first, F.day < days[recent])
+    latest = summed(F.day >= days[recent], F.day <= last)
+    after = summed(F.day > last)
+
+    def sum_of(rows: Subquery, name: str) -> ColumnElement[int]:
+        return func.coalesce(rows.c[name], 0)
+
+    recent_net = sum_of(latest, "net")
+    sums = {
+        "net": sum_of(prior, "net") + recent_net,
+        "weight": sum_of(prior, "weight") + sum_of(latest, "weight"),
+        "prior_weight": sum_of(prior, "weight") + recent * recent_net,
+        "recent_weight": sum_of(latest, "weight") - recent * recent_net,
+        "recent_active": sum_of(latest, "active"),
+        "recent_messages": sum_of(latest, "messages"),
+        "prior_active": sum_of(prior, "active"),
+        "prior_messages": sum_of(prior, "messages"),
+    }
+    seen = Group.first_seen_at
+    # The window's day the group was first seen on: 0 when before the window.
+    begun = case((seen < bounds[0], 0), (seen >= bounds[-1], len(days)),
+                 else_=day_of(seen, bounds))  # fmt: skip
+    members, net = Group.member_count - sum_of(after, "net"), sums["net"]
+    before = members - net
+    # stage_of's inputs, as _trend builds them for a group older than NEW_DAYS.
+    recent_days = RECENT_DAYS * members - sums["recent_weight"]
+    prior_days = (recent - begun) * members - (sums["prior_weight"] - begun * net)
+    recent_active, prior_active = sums["recent_active"], sums["prior_active"]
+    new_from = local_time_to_utc(on - timedelta(days=NEW_DAYS - 1), 0, 0, timezone)
+    # Member-days are never negative, so multiplying a comparison out keeps its sense.
+    is_dead = or_(
+        members == 0,
+        recent_days == 0,
+        recent_active * DEAD_DAU.denominator < DEAD_DAU.numerator * recent_days,
+    )
+    is_waning = and_(
+        prior_days > 0,
+        prior_active > 0,
+        recent_active * prior_days * DECLINE_SHARE.denominator
+        < prior_active * recent_days * DECLINE_SHARE.numerator,
+    )
+    is_shrinking = members * SHRINK.denominator < before * SHRINK.numerator
+    is_growing = and_(members * GROWTH.denominator >= before * GROWTH.numerator, members > before)
+    stage = case(
+        (Group.dismissed_at.is_not(None), DISMISSED),
+        (seen >= new_from, str(Stage.NEW)),
+        (is_dead, str(Stage.DEAD)),
+        (or_(is_waning, is_shrinking), str(Stage.DECLINING)),
+        (is_growing, str(Stage.GROWING)),
+        else_=str(Stage.MATURE),
+    )
+    return Staging(joined=(prior, latest, after), members=members, sums=sums, stage=stage)
+
+
+def group_stages(
+    session: Session, org: str, *, on: date, only: Sequence[str] | None = None
+) -> Subquery:
+    """Per group of the org (`only`: of those), its stage on `on` and what it rests on:
+    columns id, first_seen_at, members, SUMS and stage."""
+    staging = _staging(session, org, on=on, only=only)
+    query = select(
+        Group.id,
+        Group.first_seen_at,
+        staging.members.label("members"),
+        *[staging.sums[name].label(name) for name in SUMS],
+        staging.stage.label("stage"),
+    ).where(Group.org == org)
+    if only is not None:
+        query = query.where(Group.id.in_(only))
+    return staging.onto(query).subquery("group_stage")
 
 
 def table_stages(
@@ -339,77 +549,69 @@ def table_stages(
     every_last_active: bool = True,
 ) -> dict[str, GroupStage]:
     """report_lifecycle, from the daily table: every undismissed group's stage on `on`; without
-    `every_last_active`, only dead groups (the revive list) get their last activity.
+    `every_last_active`, only dead groups (the revive list) get their last activity."""
+    only = None if groups is None else sorted(groups)
+    return _stages(session, org, on=on, only=only, conditions=[],
+                   every_last_active=every_last_active)  # fmt: skip
 
-    Over the window's days 0..27 from its first, with E the members at the end of day 27 and
-    net(d) a day's joins less exits, members at the end of day d are E - Σ net(d') for d' > d.
-    So the members summed over days s..e are (e - s + 1)·E - Σ net(d')·max(0, min(d', e+1) - s),
-    which needs only a few weighted sums per group. A group has no stints before it was
-    first seen, so no day before its first has a net.
-    """
+
+def groups_to_revive(
+    session: Session,
+    org: str,
+    *,
+    on: date,
+    scope: Collection[str] | None = None,
+    needle: str = "",
+    store: str = "",
+) -> list[GroupStage]:
+    """to_revive over the groups group_lines lists for the needle and store: the dead ones
+    with members, most members first."""
+    stages = _stages(session, org, on=on, only=None, conditions=_matching(scope, needle, store),
+                     stage=Stage.DEAD)  # fmt: skip
+    return to_revive(stages.values())
+
+
+def _stages(
+    session: Session,
+    org: str,
+    *,
+    on: date,
+    only: Sequence[str] | None,
+    conditions: list[ColumnElement[bool]],
+    stage: Stage | None = None,
+    every_last_active: bool = True,
+) -> dict[str, GroupStage]:
     timezone = org_timezone(session, org)
     first, last = window_of(on)
     count = (last - first).days + 1
     recent = count - RECENT_DAYS
-    only = None if groups is None else sorted(groups)
-    at = _days_after(session, first)
-    recent_at = literal(recent, Integer)
-    is_recent = at >= recent_at
-    rows = select(
-        F.group_id,
-        func.sum(NET),
-        func.sum(NET * at),
-        func.sum(NET * case((is_recent, recent_at), else_=at)),
-        func.sum(NET * case((is_recent, at - recent_at), else_=literal(0, Integer))),
-        func.sum(case((is_recent, F.active), else_=0)),
-        func.sum(case((is_recent, F.messages), else_=0)),
-        func.sum(case((is_recent, 0), else_=F.active)),
-        func.sum(case((is_recent, 0), else_=F.messages)),
-    ).where(F.org == org, F.day >= first, F.day <= last)
-    later = select(F.group_id, func.sum(NET)).where(F.org == org, F.day > last)
-    listed = select(Group.id, Group.name, Group.store, Group.owner, Group.first_seen_at,
-                    Group.member_count).where(Group.org == org, Group.dismissed_at.is_(None))  # fmt: skip
+    staging = _staging(session, org, on=on, only=only)
+    query = select(
+        Group.id, Group.name, Group.store, Group.owner, Group.first_seen_at,
+        staging.members.label("members"), *[staging.sums[name].label(name) for name in SUMS],
+        staging.stage.label("stage"),
+    ).where(Group.org == org, Group.dismissed_at.is_(None), *conditions)  # fmt: skip
     if only is not None:
-        rows = rows.where(F.group_id.in_(only))
-        later = later.where(F.group_id.in_(only))
-        listed = listed.where(Group.id.in_(only))
-    sums = {
-        group_id: [int(value) for value in values]
-        for group_id, *values in session.execute(rows.group_by(F.group_id))
-    }
-    after = {group_id: int(net) for group_id, net in session.execute(later.group_by(F.group_id))}
-    found_groups = []
-    for group_id, name, store, owner, first_seen_at, member_count in session.execute(listed):
-        seen = local_day(first_seen_at, timezone)
-        members = member_count - after.get(group_id, 0)
-        trend = _trend(group_id, seen, (seen - first).days, count, recent, members,
-                       dict(zip(SUMS, sums.get(group_id, [0] * len(SUMS)), strict=True)))  # fmt: skip
-        found_groups.append((GroupName(group_id, name, store, owner), trend))
-    found_groups.sort(key=lambda pair: pair[0].id)
-    decided = [(group, trend, stage_of(trend, on=on)) for group, trend in found_groups]
-    asked = [group.id for group, _, stage in decided if every_last_active or stage is Stage.DEAD]
+        query = query.where(Group.id.in_(only))
+    if stage is not None:
+        query = query.where(staging.stage == str(stage))
+    query = staging.onto(query).order_by(Group.id)
+    decided = []
+    for row in session.execute(query).mappings():
+        seen = local_day(row["first_seen_at"], timezone)
+        sums = {name: int(row[name]) for name in SUMS}
+        trend = _trend(row["id"], seen, (seen - first).days, count, recent, int(row["members"]),
+                       sums)  # fmt: skip
+        decided.append((row, trend, Stage(row["stage"])))
+    asked = [row["id"] for row, _, found in decided if every_last_active or found is Stage.DEAD]
     last_active = _last_active(session, org, asked)
     stages = {}
-    for group, trend, stage in decided:
-        stages[group.id] = GroupStage(
-            trend=trend, stage=stage, on=on, name=group.name, store=group.store,
-            owner=group.owner, last_active_at=last_active.get(group.id),
+    for row, trend, found in decided:
+        stages[row["id"]] = GroupStage(
+            trend=trend, stage=found, on=on, name=row["name"], store=row["store"],
+            owner=row["owner"], last_active_at=last_active.get(row["id"]),
         )  # fmt: skip
     return stages
-
-
-# Per group over the window: net joins, and net joins weighted by the day's place in it (see
-# table_stages), then active members and messages of the recent days and of those before.
-SUMS = ("net", "weight", "prior_weight", "recent_weight", "recent_active", "recent_messages",
-        "prior_active", "prior_messages")  # fmt: skip
-
-
-@dataclass(frozen=True)
-class GroupName:
-    id: str
-    name: str
-    store: str | None
-    owner: str | None
 
 
 def _days_after(session: Session, first: date) -> ColumnElement[int]:

@@ -2,7 +2,7 @@
 
 import secrets
 from datetime import timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -14,12 +14,11 @@ from shequn.analytics.daily import (
     GroupLine,
     day_totals,
     group_lines,
-    matching_groups,
+    groups_to_revive,
     table_group_days,
-    table_stages,
 )
 from shequn.analytics.insights import report_heatmap
-from shequn.analytics.lifecycle import GroupStage, Stage, to_revive
+from shequn.analytics.lifecycle import Stage
 from shequn.analytics.rules import COLUMNS
 from shequn.analytics.service import org_timezone, report_funnel
 from shequn.api import shequn_of
@@ -201,71 +200,35 @@ def group_list(
 ) -> Response:
     """Every visible group's last 7 days and lifecycle stage; filtered, sorted, paginated.
 
-    The figures come from the daily table, sorted, filtered and paged in the database. Stages
-    are judged for the page's groups only, unless a stage filters or sorts the list: then for
-    every group, still from the table, one query for all of them."""
+    The figures and stages come from the daily table; the database sorts, filters, counts and
+    pages by them, so only the page's groups come back (and, for dead ones, the revive list)."""
     require(visit, Permission.VIEW_FIGURES)
     staff = visit.staff
     key = sort if sort in GROUP_SORTS else "gmv"
     with shequn_of(request).sessions() as session:
         today = today_of(session, staff.org)
-        first = today - timedelta(days=6)
         timezone = org_timezone(session, staff.org)
         scope = None if staff.is_org_wide else sorted(visible_groups(session, staff))
         stores = stores_of(session, staff.org, scope)
-        if stage or key == "stage":
-            # Every matching group's stage, from the table; then only the page's figures.
-            if key == "stage":
-                ids = matching_groups(session, staff.org, scope=scope, needle=q, store=store)
-            else:
-                # Filtered by stage, still in the order asked for.
-                _, ordered = group_lines(session, staff.org, first=first, last=today,
-                                         scope=scope, needle=q, store=store, sort=key,
-                                         distinct=False)  # fmt: skip
-                ids = [line.id for line in ordered]
-            every = table_stages(session, staff.org, on=today,
-                                 groups=None if len(ids) > PAGE_SIZE else ids,
-                                 every_last_active=False)  # fmt: skip
-            wanted = set(ids)
-            judged = {group: found for group, found in every.items() if group in wanted}
-            named = [(group_id, stage_name(judged, group_id)) for group_id in ids]
-            if stage:
-                named = [(group_id, found) for group_id, found in named if found == stage]
-            if key == "stage":
-                named.sort(key=lambda pair: (STAGE_ORDER.get(pair[1], 9), pair[0]))
-            total = len(named)
-            shown = named if format == "csv" else page_of(named, page_number)
-            stages = dict(shown)
-            _, lines = group_lines(session, staff.org, first=first, last=today,
-                                   ids=list(stages))  # fmt: skip
-            listed = [listing(line, stages[line.id]) for line in lines]
-        else:
-            total, lines = group_lines(session, staff.org, first=first, last=today, scope=scope,
-                                       needle=q, store=store, sort=key,
-                                       limit=None if format == "csv" else PAGE_SIZE,
-                                       offset=0 if format == "csv" else
-                                       (page_number - 1) * PAGE_SIZE)  # fmt: skip
-            judged = table_stages(session, staff.org, on=today,
-                                  groups=None if len(lines) > PAGE_SIZE else
-                                  [line.id for line in lines],
-                                  every_last_active=False)  # fmt: skip
-            listed = [listing(line, stage_name(judged, line.id)) for line in lines]
-    if format == "csv":
+        whole = format == "csv"
+        total, lines = group_lines(session, staff.org, first=today - timedelta(days=6),
+                                   last=today, scope=scope, needle=q, store=store, stage=stage,
+                                   sort=key, limit=None if whole else PAGE_SIZE,
+                                   offset=0 if whole else (page_number - 1) * PAGE_SIZE)  # fmt: skip
+        revive = []
+        if stage == Stage.DEAD and not whole:
+            found = groups_to_revive(session, staff.org, on=today, scope=scope, needle=q,
+                                     store=store)  # fmt: skip
+            revive = [dead.as_json() for dead in found]
+    listed = [listing(line) for line in lines]
+    if whole:
         exported = [{**item, "gmv": item["gmv_text"]} for item in listed]
         return csv_response(f"groups-{today}.csv", GROUP_COLUMNS, exported)
-    revive = [s.as_json() for s in to_revive(judged.values())] if stage == "dead" else []
     pages = max(1, -(-total // PAGE_SIZE))
     return page(request, "groups.html", lang=visit.lang, visit=visit,
                 groups=listed, sort=key, q=q, stage=stage, store=store,
                 stores=stores, stages=[str(s) for s in Stage], page_number=page_number,
                 pages=pages, total=total, revive=revive, timezone=timezone)  # fmt: skip
-
-
-Item = TypeVar("Item")
-
-
-def page_of(items: list[Item], number: int) -> list[Item]:
-    return items[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
 
 
 def stores_of(session: Session, org: str, scope: list[str] | None) -> list[str]:
@@ -275,23 +238,14 @@ def stores_of(session: Session, org: str, scope: list[str] | None) -> list[str]:
     return sorted(store for store in session.scalars(query) if store)
 
 
-def stage_name(judged: dict[str, GroupStage], group_id: str) -> str:
-    # Dismissed groups have no stage.
-    found = judged.get(group_id)
-    return str(found.stage) if found else "dismissed"
-
-
-def listing(line: GroupLine, stage: str) -> dict[str, Any]:
+def listing(line: GroupLine) -> dict[str, Any]:
     """A group's line in the list: its 7-day sums; members as of the last day's end."""
     return {"id": line.id, "name": line.name, "store": line.store or "",
-            "owner": line.owner or "", "stage": stage, "members": line.members,
+            "owner": line.owner or "", "stage": line.stage, "members": line.members,
             "joins": line.joins, "leaves": line.leaves, "kicked": line.kicked,
             "messages": line.messages, "active": line.active, "orders": line.orders,
             "buyers": line.buyers, "gmv": line.gmv,
             "gmv_text": format_amount(line.gmv)}  # fmt: skip
-
-
-STAGE_ORDER = {str(stage): index for index, stage in enumerate(Stage)}
 
 
 @router.get("/dashboard/groups/{group_id}", response_model=None)
