@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from shequn.api import shequn_of
 from shequn.audit.models import AuditCase, AuditDecision
 from shequn.commerce.models import Order, Refund
+from shequn.db import unicode_lower
 from shequn.kit.money import format_amount
 from shequn.kit.time import utc_now
 from shequn.member.models import GroupMember, Member, Membership, MemberTag
@@ -59,9 +60,8 @@ def search_members(session: Session, staff: Staff, text: str, *, tag: str = "") 
     query = select(Member).where(Member.org == staff.org).order_by(Member.id).limit(PAGE_SIZE)
     needle = text.strip()
     if needle:
-        query = query.where(
-            or_(Member.id == needle, func.lower(Member.nickname).contains(needle.lower()))
-        )
+        named = unicode_lower(Member.nickname).contains(needle.lower(), autoescape=True)
+        query = query.where(or_(Member.id == needle, named))
     if tag.strip():
         tagged = select(MemberTag.member).where(
             MemberTag.org == staff.org, MemberTag.tag == " ".join(tag.split())
