@@ -9,10 +9,12 @@ from typing import Any
 
 import psycopg
 import pytest
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import delete
 
 from shequn.config import Settings
-from shequn.db import Base
+from shequn.db import MIGRATIONS, Base
 from shequn.engine.intake import IngestSummary, decode_json_lines
 from shequn.engine.rebuild import dump_state
 from shequn.models import __all__ as _models  # noqa: F401 - every table registered
@@ -100,3 +102,13 @@ def event(
     """One contract event; times are Beijing local unless an offset is given."""
     when = at if ("+" in at[10:] or at.endswith("Z")) else f"{at}+08:00"
     return {"id": event_id, "type": kind, "at": when, "source": source, "org": org, "data": data}
+
+
+def downgraded(shequn: Shequn, revision: str) -> None:
+    """Leave the store as the release at `revision` left it (its later tables gone), closed."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with shequn.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+    shequn.close()

@@ -1,4 +1,4 @@
-"""The fission report reads bare rows in one pass, and says exactly what the invite tree says."""
+"""The fission report groups the tree kept at join, and says exactly what the invite tree says."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,8 +11,9 @@ from shequn.invite.rules import (
     FirstJoin,
     FissionSummary,
     InviteCode,
+    candidate_of,
     invite_tree,
-    summarize_first_joins,
+    place_first_joins,
     summarize_fission,
 )
 from shequn.invite.service import FissionFacts, fission_facts, summarize_fission_of
@@ -40,22 +41,18 @@ joins_strategy = st.lists(
     min_size=12,
     max_size=12,
 )
+CODES = {
+    f"c-{owner}": InviteCode(f"c-{owner}", owner, channel)
+    for owner, channel in (("m1", "poster"), ("m5", "moments"), ("staff", "kol:amy"),
+                           ("m9", "unknown"))
+}  # fmt: skip
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    rows=joins_strategy,
-    present=st.integers(0, 12),
-    chosen=st.none() | st.sets(st.sampled_from(MEMBERS)),
-)
-def test_the_one_pass_summary_equals_the_invite_trees_for_any_joins_codes_and_choice(
-    rows: list[tuple[str, str | None, str | None]], present: int, chosen: set[str] | None
+@given(rows=joins_strategy, present=st.integers(0, 12))
+def test_the_one_walk_over_tuples_places_every_member_where_the_invite_tree_does(
+    rows: list[tuple[str, str | None, str | None]], present: int
 ) -> None:
-    codes = {
-        f"c-{owner}": InviteCode(f"c-{owner}", owner, channel)
-        for owner, channel in (("m1", "poster"), ("m5", "moments"), ("staff", "kol:amy"),
-                               ("m9", "unknown"))
-    }  # fmt: skip
     joins = sorted(
         (
             FirstJoin(member=member, group="g", key=key, at=T0,
@@ -64,25 +61,19 @@ def test_the_one_pass_summary_equals_the_invite_trees_for_any_joins_codes_and_ch
         ),
         key=lambda join: (join.key, join.member),
     )  # fmt: skip
+    facts = FissionFacts(joins=joins, codes=CODES)
+    tree = invite_tree(facts.joins, facts.credits, codes=CODES)
 
-    # What the store's join of each member's code gives: the code's owner and channel, if any.
-    found = [codes.get(j.via_code) if j.via_code else None for j in joins]
-    fast = summarize_first_joins(
-        [
-            (
-                j.member,
-                j.key,
-                j.inviter,
-                code.owner if code else None,
-                code.channel if code else None,
-            )
-            # In reverse: the summary walks them in order of key whatever order they come in.
-            for j, code in reversed(list(zip(joins, found, strict=True)))
-        ],
-        chosen=chosen,
+    codes = [CODES.get(j.via_code) if j.via_code else None for j in joins]
+    placed = place_first_joins(
+        (j.member, j.key, candidate_of(j.member, reported=j.inviter, code=code))
+        # In reverse: the walk goes in order of key whatever order the joins come in.
+        for j, code in reversed(list(zip(joins, codes, strict=True)))
     )
 
-    assert fast == tree_summary(FissionFacts(joins=joins, codes=codes), chosen)
+    assert {member: (inviter, generation) for member, inviter, generation in placed} == {
+        node.member: (node.inviter, node.generation) for node in tree.values()
+    }
 
 
 def joined(member: str, minutes: int, *, group: str, inviter: str | None = None,

@@ -1,14 +1,12 @@
 """The migrations build exactly the schema the models describe, on both databases."""
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
 
 from shequn.config import Settings
-from shequn.db import MIGRATIONS, Base, upgrade
+from shequn.db import Base, upgrade
 from shequn.wiring import Shequn, open_shequn
-from tests.conftest import event, ingest, state_of
+from tests.conftest import downgraded, event, ingest, state_of
 
 
 def test_migrated_schema_matches_the_models(shequn: Shequn) -> None:
@@ -21,7 +19,7 @@ def test_upgrading_an_up_to_date_store_changes_nothing(shequn: Shequn) -> None:
     upgrade(shequn.engine)
     with shequn.engine.connect() as connection:
         context = MigrationContext.configure(connection)
-        assert context.get_current_revision() == "0021"
+        assert context.get_current_revision() == "0022"
 
 
 def test_a_store_upgraded_past_the_daily_table_has_it_filled_from_its_log(
@@ -38,12 +36,7 @@ def test_a_store_upgraded_past_the_daily_table_has_it_filled_from_its_log(
     live = state_of(shequn)
     assert len(live["group_daily_figures"]) == 3
     # The store as the release before the table left it.
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with shequn.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0018")
-    shequn.close()
+    downgraded(shequn, "0018")
     reopened = open_shequn(settings)
     try:
         assert state_of(reopened) == live

@@ -32,7 +32,7 @@ from shequn.connectors.models import DeliveryNonce, TelegramJoinRequest, WeComCh
 from shequn.engine.models import ActionRecord, EventRecord, IntakeBatch, JobRecord
 from shequn.fission.models import CampaignRecord, RewardGrant
 from shequn.group.models import Group, Staff, Store
-from shequn.invite.models import InviteCodeRecord, LiveCodeRecord
+from shequn.invite.models import InviteCodeRecord, LiveCodeRecord, TreeNodeRecord
 from shequn.lottery.models import DrawRecord, LotteryRecord, LotteryWin
 from shequn.member.models import (
     GroupMember,
@@ -124,5 +124,6 @@ __all__ = [
     "StaffUser",
     "Store",
     "TelegramJoinRequest",
+    "TreeNodeRecord",
     "WeComChatVersion",
 ]

@@ -28,6 +28,7 @@ from shequn.fission.handlers import BOARD_JOB, CHECK_JOB, RECOUNT, SETTLE_JOB
 from shequn.fission.service import welcome_of
 from shequn.group.handlers import ANNOUNCE, CAPACITY_WATCH, welcoming
 from shequn.group.projection import GROUPS
+from shequn.invite.projection import INVITE_TREE, plant_invite_tree
 from shequn.kit.time import utc_now
 from shequn.lottery.handlers import ANNOUNCE_JOB, DRAW_JOB
 from shequn.member.phones import phones_stored_masked, sealing_key
@@ -37,6 +38,8 @@ from shequn.points.handlers import EXPIRE, POINTS, QUIZ_CLOSE, QUIZ_OPEN, REPLY
 
 # The migration that added the daily figures table, filled from the log on the way past it.
 DAILY_FIGURES_REVISION = "0019"
+# The migration that added the invite tree, planted from the members' first joins.
+INVITE_TREE_REVISION = "0022"
 
 
 def build_registry(
@@ -46,6 +49,7 @@ def build_registry(
     # Order matters: members count into groups, so groups are projected first.
     registry.add_projection(GROUPS)
     registry.add_projection(MEMBERS)
+    registry.add_projection(INVITE_TREE)
     registry.add_projection(ORDERS)
     # Last of the projections: daily figures count the stints and orders as projected.
     registry.add_projection(GROUP_DAYS)
@@ -131,9 +135,21 @@ def open_shequn(
     before = upgrade(engine) if migrate else None
     sessions = session_factory(engine)
     shequn = Shequn(settings, engine, sessions, build_registry(settings, sessions, console=console))
-    if before is not None and before < DAILY_FIGURES_REVISION:
-        backfill_after_upgrade(shequn, console)
+    if before is not None:
+        fill_after_upgrade(shequn, before, console)
     return shequn
+
+
+def fill_after_upgrade(shequn: Shequn, before: str, console: Console | None) -> None:
+    """Tables a store upgraded from revision `before` gained are filled from what it holds,
+    once: the dashboard reads them, so empty ones would show the past as nothing."""
+    if before < DAILY_FIGURES_REVISION:
+        # A rebuild fills every projection, the later tables included.
+        backfill_after_upgrade(shequn, console)
+        return
+    with shequn.sessions.begin() as session:
+        if before < INVITE_TREE_REVISION:
+            plant_invite_tree(session)
 
 
 def backfill_after_upgrade(shequn: Shequn, console: Console | None) -> None:

@@ -12,14 +12,11 @@ A credit is effective (有效拉新) at a moment while the invitee is in the gro
 into, has not been kicked from it, and is not flagged fake by the audit.
 """
 
-from collections import Counter
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from itertools import compress
 from operator import itemgetter
-from typing import cast
 
 UNKNOWN_CHANNEL = "unknown"
 NEVER = datetime.max.replace(tzinfo=UTC)
@@ -268,64 +265,70 @@ def summarize_fission(nodes: Iterable[TreeNode]) -> FissionSummary:
     )
 
 
-def summarize_first_joins(
-    joins: Iterable[tuple[str, str, str | None, str | None, str | None]],
-    *,
-    chosen: Container[str] | None = None,
-) -> FissionSummary:
-    """What summarize_fission gives for the invite tree of these joins, in one pass over rows.
+@dataclass(frozen=True)
+class Placement:
+    """Where a member's first join puts them in the invite tree."""
 
-    Each join is (member, first join key, platform inviter, code owner, code channel); the
-    code's owner and channel are None when the join came through no code the org has. Joins
-    are walked in order of key, then member (rows nearly in that order sort fastest). The
-    tree spans all joins; the summary counts the chosen members (all when None). The credit
-    rules are credit_for's and the walk is invite_tree's, written over plain tuples because a
-    million members make a million objects of each, which takes seconds.
+    inviter: str | None
+    generation: int
+
+
+def candidate_of(member: str, *, reported: str | None, code: InviteCode | None) -> str | None:
+    """Whom credit_for would credit if the order of first joins allows it."""
+    inviter = code.owner if code is not None else reported
+    return None if inviter == member else inviter
+
+
+def channel_of(code: InviteCode | None) -> str:
+    return code.channel if code is not None else UNKNOWN_CHANNEL
+
+
+def place(key: str, *, candidate: str | None, parent: tuple[str, int] | None) -> Placement:
+    """The credit and generation of a first join at `key`, given the candidate inviter's own
+    first join key and generation (`parent`; None when they never joined as a member).
+
+    The same rules as credit_for and invite_tree; first join keys come from distinct events,
+    so an inviter's key is never equal to their invitee's.
+    """
+    if candidate is None:
+        return Placement(None, 0)
+    if parent is None:
+        return Placement(candidate, 1)
+    parent_key, parent_generation = parent
+    if parent_key > key:
+        return Placement(None, 0)
+    return Placement(candidate, parent_generation + 1)
+
+
+def place_first_joins(
+    joins: Iterable[tuple[str, str, str | None]],
+) -> Iterator[tuple[str, str | None, int]]:
+    """(member, credited inviter, generation) of each join, in one walk over plain tuples.
+
+    Each join is (member, first join key, candidate inviter); they are walked in order of key,
+    then member (rows nearly in that order sort fastest). What place gives node by node, and
+    invite_tree object by object, written over tuples because a store upgraded with a million
+    members would otherwise make a million objects of each.
     """
     rows = sorted(joins, key=itemgetter(1, 0))
     # One table for both: a member's first join key until their turn in the walk, their
     # generation (an int) from then on. Overwriting a value is cheaper than a second table.
     walked: dict[str, str | int] = dict(map(itemgetter(0, 1), rows))
     look = walked.get
-    credited_by: list[str | None] = []
-    credit = credited_by.append
-    for member, key, reported, owner, _ in rows:
-        inviter = reported if owner is None else owner
-        if inviter is None or inviter == member:
+    for member, key, inviter in rows:
+        if inviter is None:
             walked[member] = 0
-            credit(None)
+            yield member, None, 0
             continue
         # "" for an inviter who never joined: before every key, so they may be credited.
         parent = look(inviter, "")
         if isinstance(parent, int):
-            walked[member] = parent + 1
+            generation = parent + 1
         elif parent > key:  # the inviter's first join came after this one
             walked[member] = 0
-            credit(None)
+            yield member, None, 0
             continue
         else:  # never joined, or joined at this very key and not walked yet
-            walked[member] = 1
-        credit(inviter)
-    # Every value is a generation now.
-    generations = cast(Iterable[int], walked.values())
-    channels: Iterable[str | None] = map(itemgetter(4), rows)
-    if chosen is not None:
-        picked = [member in chosen for member in walked]
-        generations = compress(generations, picked)
-        channels = compress(channels, picked)
-        credited_by = list(compress(credited_by, picked))
-    per_generation = Counter(generations)
-    per_channel: dict[str, int] = {}
-    # Joins through no known code count under the unknown channel, like a code labelled so.
-    for channel, count in Counter(channels).items():
-        label = UNKNOWN_CHANNEL if channel is None else channel
-        per_channel[label] = per_channel.get(label, 0) + count
-    inviters = [inviter for inviter in credited_by if inviter is not None]
-    return FissionSummary(
-        members=per_generation.total(),
-        credited=len(inviters),
-        inviters=len(set(inviters)),
-        depth=max(per_generation, default=0),
-        generations=dict(sorted(per_generation.items())),
-        channels=dict(sorted(per_channel.items(), key=lambda item: (-item[1], item[0]))),
-    )
+            generation = 1
+        walked[member] = generation
+        yield member, inviter, generation
