@@ -1,6 +1,6 @@
 """Every table, imported in one place so metadata (and Alembic) sees them all."""
 
-from shequn.analytics.models import GroupDayFigures
+from shequn.analytics.models import GroupDayFigures, GroupHourlyActivity, OrgHourlyActivity
 from shequn.audit.models import (
     AuditCase,
     AuditDecision,
@@ -86,6 +86,7 @@ __all__ = [
     "GroupBuyJoin",
     "GroupBuyTeam",
     "GroupDayFigures",
+    "GroupHourlyActivity",
     "GroupMember",
     "IntakeBatch",
     "InviteCodeRecord",
@@ -103,6 +104,7 @@ __all__ = [
     "Order",
     "OrderAttribution",
     "Org",
+    "OrgHourlyActivity",
     "PointsBalance",
     "PointsEntry",
     "PointsGroup",

@@ -9,7 +9,7 @@ from rich.console import Console
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from shequn.analytics.projection import GROUP_DAYS
+from shequn.analytics.projection import GROUP_DAYS, fill_hourly_activity
 from shequn.audit.handlers import AUDIT
 from shequn.campaign.handlers import STEP_JOB as CAMPAIGN_STEP_JOB
 from shequn.commerce.handlers import COMMERCE
@@ -40,6 +40,8 @@ from shequn.points.handlers import EXPIRE, POINTS, QUIZ_CLOSE, QUIZ_OPEN, REPLY
 DAILY_FIGURES_REVISION = "0019"
 # The migration that added the invite tree, planted from the members' first joins.
 INVITE_TREE_REVISION = "0022"
+# The migration that added hourly activity, counted from the log.
+HOURLY_ACTIVITY_REVISION = "0023"
 
 
 def build_registry(
@@ -150,6 +152,11 @@ def fill_after_upgrade(shequn: Shequn, before: str, console: Console | None) -> 
     with shequn.sessions.begin() as session:
         if before < INVITE_TREE_REVISION:
             plant_invite_tree(session)
+        if before < HOURLY_ACTIVITY_REVISION:
+            (console or Console(stderr=True)).print(
+                "counting hourly activity from the log (once) 首次统计每小时活跃…"
+            )
+            fill_hourly_activity(session)
 
 
 def backfill_after_upgrade(shequn: Shequn, console: Console | None) -> None:

@@ -130,13 +130,28 @@ def fold_buckets(
 ) -> Heatmap:
     """Each bucket lands in the local weekday and hour its start falls in."""
     local = zone(timezone)
+    starts = ((bucket.start.astimezone(local), bucket) for bucket in buckets)
+    return fold_hours(
+        ((start.date(), start.hour, bucket.messages, bucket.reactions) for start, bucket in starts),
+        group=group, first=first, last=last, timezone=timezone,
+    )  # fmt: skip
+
+
+def fold_hours(
+    hours: Iterable[tuple[date, int, int, int]],
+    *,
+    group: GroupKey,
+    first: date,
+    last: date,
+    timezone: str,
+) -> Heatmap:
+    """Counts already kept per local (day, hour, messages, reactions) land in that day's weekday."""
     messages = [0] * (WEEKDAYS * HOURS)
     reactions = [0] * (WEEKDAYS * HOURS)
-    for bucket in buckets:
-        moment = bucket.start.astimezone(local)
-        index = moment.weekday() * HOURS + moment.hour
-        messages[index] += bucket.messages
-        reactions[index] += bucket.reactions
+    for day, hour, posted, reacted in hours:
+        index = day.weekday() * HOURS + hour
+        messages[index] += posted
+        reactions[index] += reacted
     cells = tuple(
         Cell(weekday=index // HOURS + 1, hour=index % HOURS, messages=messages[index],
              reactions=reactions[index])

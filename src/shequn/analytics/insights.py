@@ -1,4 +1,7 @@
-"""The heatmap and the lifecycle stages from the log: counted in the database, decided in rules."""
+"""The heatmap and the lifecycle stages: counted in the database, decided in rules.
+
+`report_heatmap` counts the log (the CLI's report, exact for any range); `table_heatmap` reads
+the hourly activity the projection keeps (the dashboard's), and tests hold the two equal."""
 
 from collections import defaultdict
 from collections.abc import Collection, Sequence
@@ -7,8 +10,9 @@ from datetime import UTC, date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shequn.analytics.heatmap import Bucket, Heatmap, fold_buckets, whole_hour_offsets
+from shequn.analytics.heatmap import Bucket, Heatmap, fold_buckets, fold_hours, whole_hour_offsets
 from shequn.analytics.lifecycle import GroupStage, stage_of, trend_of, window_of
+from shequn.analytics.models import GroupHourlyActivity, OrgHourlyActivity
 from shequn.analytics.rules import ACTIVE_TYPES, POSTED, GroupDay, day_bounds, days_of
 from shequn.analytics.service import check_group, org_timezone, report_group_days
 from shequn.engine.event import order_key
@@ -60,6 +64,53 @@ def report_heatmap(
         for prefix, (posted, reacted) in counts.items()
     ]
     return fold_buckets(buckets, group=group, first=first, last=last, timezone=timezone)
+
+
+# Groups per query when a staff member's scope is summed: within any backend's bind limit.
+SCOPE_CHUNK = 500
+
+
+def table_heatmap(
+    session: Session,
+    org: str,
+    *,
+    first: date,
+    last: date,
+    group: str | None = None,
+    groups: Collection[str] | None = None,
+) -> Heatmap:
+    """The heatmap from the hourly activity table: the org's own rows, one group's, or the sum
+    of the groups a scope names."""
+    timezone = org_timezone(session, org)
+    check_group(session, org, group)
+    days_of(first, last)
+    hours: list[tuple[date, int, int, int]] = []
+    if group is None and groups is None:
+        query = select(
+            OrgHourlyActivity.day, OrgHourlyActivity.hour, OrgHourlyActivity.messages,
+            OrgHourlyActivity.reactions,
+        ).where(
+            OrgHourlyActivity.org == org, OrgHourlyActivity.day >= first,
+            OrgHourlyActivity.day <= last,
+        )  # fmt: skip
+        hours = [
+            (day, hour, posted, reacted) for day, hour, posted, reacted in session.execute(query)
+        ]
+    else:
+        wanted = [group] if group is not None else sorted(groups or ())
+        if group is not None and groups is not None and group not in groups:
+            wanted = []
+        table = GroupHourlyActivity
+        for start in range(0, len(wanted), SCOPE_CHUNK):
+            query = (
+                select(table.day, table.hour, func.sum(table.messages), func.sum(table.reactions))
+                .where(table.org == org, table.group_id.in_(wanted[start : start + SCOPE_CHUNK]),
+                       table.day >= first, table.day <= last)
+                .group_by(table.day, table.hour)
+            )  # fmt: skip
+            hours += [(day, hour, int(posted), int(reacted))
+                      for day, hour, posted, reacted in session.execute(query)]  # fmt: skip
+    return fold_hours(hours, group=group, first=first, last=last, timezone=timezone)
 
 
 def _slice_start(prefix: str) -> datetime:

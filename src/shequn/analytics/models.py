@@ -1,8 +1,9 @@
-"""Each group's figures per local day, kept by a projection so dashboards need not read the log."""
+"""Each group's figures per local day and its activity per local hour, kept by a projection so
+dashboards need not read the log."""
 
 from datetime import date
 
-from sqlalchemy import BigInteger, Index, String
+from sqlalchemy import BigInteger, Index, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shequn.commerce.models import Order, Refund
@@ -42,3 +43,32 @@ class GroupDayFigures(Base):
     items: Mapped[int]
     gmv: Mapped[int] = mapped_column(BigInteger)
     refunds: Mapped[int] = mapped_column(BigInteger)
+
+
+class GroupHourlyActivity(Base):
+    """Messages posted and reactions added in one group in one of its org's local clock hours:
+    the heatmap of a group, or of the groups a staff member sees, without reading the log."""
+
+    __tablename__ = "group_hourly_activity"
+    __table_args__ = UPDATED_IN_PLACE
+
+    org: Mapped[str] = mapped_column(String(200), primary_key=True)
+    group_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    hour: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    messages: Mapped[int]
+    reactions: Mapped[int]
+
+
+class OrgHourlyActivity(Base):
+    """The same summed over the org's groups: the org-wide heatmap reads 24 rows a day, not
+    one per group and hour."""
+
+    __tablename__ = "org_hourly_activity"
+    __table_args__ = UPDATED_IN_PLACE
+
+    org: Mapped[str] = mapped_column(String(200), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    hour: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    messages: Mapped[int]
+    reactions: Mapped[int]

@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 
 from shequn.analytics.heatmap import HEATMAP_COLUMNS
-from shequn.analytics.insights import report_heatmap
+from shequn.analytics.insights import table_heatmap
 from shequn.analytics.roi import ROI_COLUMNS, report_roi
 from shequn.analytics.rules import RangeError, days_of, parse_day
 from shequn.api import shequn_of
@@ -55,7 +55,7 @@ def heatmap_page(
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"group {group!r} not found")
         first, last = range_of(since, until, today_of(session, staff.org))
         scope = None if staff.is_org_wide else set(visible_groups(session, staff))
-        heatmap = report_heatmap(session, staff.org, first=first, last=last,
+        heatmap = table_heatmap(session, staff.org, first=first, last=last,
                                  group=group or None, groups=scope)  # fmt: skip
     if format == "json":
         return JSONResponse(heatmap.as_json())

@@ -17,7 +17,7 @@ from shequn.analytics.daily import (
     groups_to_revive,
     table_group_days,
 )
-from shequn.analytics.insights import report_heatmap
+from shequn.analytics.insights import table_heatmap
 from shequn.analytics.lifecycle import Stage
 from shequn.analytics.rules import COLUMNS
 from shequn.analytics.service import org_timezone, report_funnel
@@ -264,7 +264,7 @@ def group_detail(request: Request, visit: Signed, group_id: str, format: str = "
         if format == "csv":
             return csv_response(f"{group_id}-{today}.csv", COLUMNS, [r.as_json() for r in rows])
         funnel = report_funnel(session, visit.staff.org, first=first, last=today, group=group_id)
-        heatmap = report_heatmap(session, visit.staff.org, first=first, last=today,
+        heatmap = table_heatmap(session, visit.staff.org, first=first, last=today,
                                  group=group_id)  # fmt: skip
     t = translator(visit.lang)
     labels = [row.day.strftime("%m-%d") for row in rows]
