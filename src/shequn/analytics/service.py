@@ -50,8 +50,7 @@ from shequn.commerce.models import Order, Refund
 from shequn.engine.event import order_key
 from shequn.engine.models import EventRecord
 from shequn.group.models import Group
-from shequn.invite.rules import invite_tree
-from shequn.invite.service import fission_facts
+from shequn.invite.models import TreeNodeRecord
 from shequn.kit.time import local_day, utc_now
 from shequn.member.models import Member, Membership
 from shequn.org.models import Org
@@ -337,10 +336,14 @@ def report_channels(
     days = days_of(first, last)
     bounds = cohort_bounds(first, last, timezone)
     start, end = bounds[0], bounds[len(days)]
-    # The channel is the fission report's: the invite code of the first join, else unknown.
-    facts = fission_facts(session, org)
-    nodes = invite_tree(facts.joins, facts.credits, codes=facts.codes)
-    cohort = [join for join in facts.joins if start <= join.at < end]
+    # The channel is the fission report's, kept at join: the first join's invite code's, else
+    # unknown.
+    cohort = session.execute(
+        select(TreeNodeRecord.member, TreeNodeRecord.joined_at, TreeNodeRecord.channel)
+        .where(TreeNodeRecord.org == org, TreeNodeRecord.joined_at >= start,
+               TreeNodeRecord.joined_at < end)
+        .order_by(TreeNodeRecord.join_key)
+    ).all()  # fmt: skip
     in_cohort = and_(
         Member.org == org, Member.first_joined_at >= start, Member.first_joined_at < end
     )
@@ -372,13 +375,13 @@ def report_channels(
         )
     }
     newcomers = []
-    for join in cohort:
-        join_day = day_index(join.at, bounds)
+    for member, joined_at, channel in cohort:
+        join_day = day_index(joined_at, bounds)
         assert join_day is not None
-        orders, gmv = bought.get(join.member, (0, 0))
+        orders, gmv = bought.get(member, (0, 0))
         newcomer = Newcomer(
-            member=join.member, channel=nodes[join.member].channel, join_day=join_day,
-            stays=tuple(stays[join.member]), active_days=frozenset(active[join.member]),
+            member=member, channel=channel, join_day=join_day,
+            stays=tuple(stays[member]), active_days=frozenset(active[member]),
             orders=orders, gmv=gmv,
         )  # fmt: skip
         newcomers.append(newcomer)
