@@ -19,24 +19,20 @@ import argparse
 import cProfile
 import json
 import pstats
-import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
 import fastapi.routing
-import psycopg
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
-from sqlalchemy.engine import make_url
 
+from common import fresh_store, quantiles, timed
 from shequn.app import create_app
 from shequn.campaign.models import CampaignStep
 from shequn.campaign.playbook import load_playbook
@@ -60,43 +56,6 @@ PASSWORD = "bench password"  # noqa: S105 - a throwaway login on a throwaway sto
 FIGURES = ("baseline", "page", "page_last", "page_manager", "csv", "csv_manager", "csv_operator")
 LOGINS = (("boss", Role.OWNER, None), ("manager", Role.STORE_MANAGER, "store-00"),
           ("operator", Role.OPERATOR, "store-01"))  # fmt: skip
-
-
-def quantiles(latencies: Sequence[float]) -> tuple[float, float]:
-    """p50 and p95 in milliseconds."""
-    ordered = sorted(latencies)
-    if len(ordered) < 2:
-        return ordered[0] * 1000, ordered[0] * 1000
-    p95 = statistics.quantiles(ordered, n=20, method="inclusive")[18]
-    return statistics.median(ordered) * 1000, p95 * 1000
-
-
-def timed(repeat: int, work: Callable[[], object]) -> tuple[list[float], list[float]]:
-    """Wall and CPU seconds of each run: on a shared machine the CPU time is the steadier."""
-    work()  # warm the caches once: an operator's second download is the common case
-    walls, cpus = [], []
-    for _ in range(repeat):
-        wall, cpu = time.perf_counter(), time.process_time()
-        work()
-        cpus.append(time.process_time() - cpu)
-        walls.append(time.perf_counter() - wall)
-    return walls, cpus
-
-
-@contextmanager
-def store(url: str | None, folder: Path) -> Iterator[str]:
-    """A fresh SQLite file, or a fresh database on the PostgreSQL server of --url."""
-    if url is None:
-        yield f"sqlite:///{folder / 'campaign.db'}"
-        return
-    name = f"shequn_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(url, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def group_events(groups: int) -> Iterator[bytes]:
@@ -225,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             shequn.close()
         return report(args, steps, filled_s, results)
-    with tempfile.TemporaryDirectory() as folder, store(args.url, Path(folder)) as url:
+    with tempfile.TemporaryDirectory() as folder, fresh_store(args.url, Path(folder), "campaign") as url:
         kept = f"sqlite:///{Path(args.keep).resolve()}" if args.keep else url
         shequn = open_shequn(Settings(database_url=kept, action_log="", default_org=ORG))
         try:

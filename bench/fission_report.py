@@ -19,21 +19,17 @@ import argparse
 import json
 import random
 import resource
-import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from sqlalchemy import func, insert, select
-from sqlalchemy.engine import make_url
 
+from common import fresh_store, quantiles, timed
 from shequn.config import Settings
 from shequn.engine.event import order_key
 from shequn.invite.models import InviteCodeRecord
@@ -47,43 +43,6 @@ ORG = "bench"
 CHANNELS = ("poster", "moments", "douban", "store-qr", "kol:lily", "kol:amy")
 START = datetime(2026, 10, 1, tzinfo=UTC)
 CHUNK = 20_000
-
-
-def quantiles(latencies: Sequence[float]) -> tuple[float, float]:
-    """p50 and p95 in milliseconds."""
-    ordered = sorted(latencies)
-    if len(ordered) < 2:
-        return ordered[0] * 1000, ordered[0] * 1000
-    p95 = statistics.quantiles(ordered, n=20, method="inclusive")[18]
-    return statistics.median(ordered) * 1000, p95 * 1000
-
-
-def timed(repeat: int, work: Callable[[], object]) -> tuple[list[float], list[float]]:
-    """Wall and CPU seconds of each run: on a shared machine the CPU time is the steadier."""
-    work()  # warm the caches once, as a dashboard's second look would find them
-    walls, cpus = [], []
-    for _ in range(repeat):
-        wall, cpu = time.perf_counter(), time.process_time()
-        work()
-        cpus.append(time.process_time() - cpu)
-        walls.append(time.perf_counter() - wall)
-    return walls, cpus
-
-
-@contextmanager
-def store(db: str | None, folder: Path) -> Iterator[str]:
-    """A fresh SQLite file, or a fresh database on the PostgreSQL server of --db."""
-    if db is None:
-        yield f"sqlite:///{folder / 'fission.db'}"
-        return
-    name = f"shequn_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(db, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(db).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(db, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def invite_tree_rows(
@@ -213,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.members < 1 or args.groups < 1 or args.repeat < 1:
         parser.error("--members, --groups and --repeat must be 1 or more")
-    with tempfile.TemporaryDirectory() as folder, store(args.db, Path(folder)) as url:
+    with tempfile.TemporaryDirectory() as folder, fresh_store(args.db, Path(folder), "fission") as url:
         shequn = open_shequn(Settings(database_url=url, action_log="", default_org=ORG))
         try:
             started = time.perf_counter()

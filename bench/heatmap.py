@@ -27,7 +27,7 @@ from rich.table import Table
 from sqlalchemy import Table as SqlTable
 from sqlalchemy import insert
 
-from report_latency import quantiles, store, timed
+from common import fresh_store, quantiles, timed
 from shequn.analytics.insights import report_heatmap, table_heatmap
 from shequn.analytics.models import GroupHourlyActivity, OrgHourlyActivity
 from shequn.config import Settings
@@ -133,8 +133,8 @@ def measure(
             raise SystemExit(f"the table's {name} heatmap differs from the log's")
     results = {}
     for name, view in views.items():
-        table_p50, table_p95 = quantiles(timed(repeat, reading(table_heatmap, view)))
-        log_p50, log_p95 = quantiles(timed(repeat, reading(report_heatmap, view)))
+        table_p50, table_p95 = quantiles(timed(repeat, reading(table_heatmap, view))[0])
+        log_p50, log_p95 = quantiles(timed(repeat, reading(report_heatmap, view))[0])
         results[name] = {
             "table_p50_ms": round(table_p50, 1), "table_p95_ms": round(table_p95, 1),
             "log_p50_ms": round(log_p50, 1), "log_p95_ms": round(log_p95, 1),
@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--groups, --events, --days and --repeat must be 1 or more")
     with (
         tempfile.TemporaryDirectory() as folder,
-        store(args.backend, args.postgres, Path(folder)) as url,
+        fresh_store(args.postgres if args.backend == "postgresql" else None, Path(folder), "heatmap") as url,
     ):
         shequn, names = filled(url, args.groups, args.events, args.days, args.seed)
         try:

@@ -14,13 +14,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
-import psycopg
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -33,8 +30,8 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import Table as SqlTable
 from sqlalchemy import insert
-from sqlalchemy.engine import make_url
 
+from common import fresh_store
 from shequn.config import Settings
 from shequn.engine.event import Event, parse_event
 from shequn.engine.intake import decode_json_lines, event_row
@@ -173,23 +170,6 @@ def figures(events: int, seconds: float, latencies: Sequence[float]) -> dict[str
     }
 
 
-@contextmanager
-def fresh_database(backend: str, workdir: Path, admin: str, label: str) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{workdir / f'{label}.db'}"
-        return
-    parsed = make_url(admin)
-    conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"shequn_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(conninfo, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield parsed.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def run_worker(phase: str, url: str, log: Path, events: int, batch_size: int) -> dict[str, Any]:
     command = [
         sys.executable,
@@ -317,9 +297,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             generate(log, args.events, args.groups, args.seed)
         summary["generate_seconds"] = round(time.perf_counter() - started, 3)
         for backend in backends:
-            with fresh_database(backend, workdir, args.postgres, "raw") as url:
+            with fresh_store(args.postgres if backend == "postgresql" else None, workdir, "raw") as url:
                 raw = run_worker("raw", url, log, args.events, args.batch_size)
-            with fresh_database(backend, workdir, args.postgres, "full") as url:
+            with fresh_store(args.postgres if backend == "postgresql" else None, workdir, "full") as url:
                 full = run_worker("full", url, log, args.events, args.batch_size)
             ratio = full["events_per_s"] / raw["events_per_s"] if raw["events_per_s"] else 0.0
             summary["results"][backend] = {"raw": raw, "full": full, "ratio": round(ratio, 4)}

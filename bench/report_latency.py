@@ -12,24 +12,20 @@ same figures from the log, for comparison. The last line is JSON for scripts.
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from fastapi.testclient import TestClient
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
 
+from common import fresh_store, quantiles, timed
 from shequn.analytics.daily import table_group_days
 from shequn.analytics.service import report_group_days
 from shequn.app import create_app
@@ -48,41 +44,6 @@ ORG = "bench"
 TIMEZONE = "Asia/Shanghai"
 PASSWORD = "bench password"  # noqa: S105 - a throwaway login on a throwaway store
 console = Console(stderr=True)
-
-
-def quantiles(latencies: Sequence[float]) -> tuple[float, float]:
-    """p50 and p95 in milliseconds."""
-    ordered = sorted(latencies)
-    if len(ordered) < 2:
-        return ordered[0] * 1000, ordered[0] * 1000
-    p95 = statistics.quantiles(ordered, n=20, method="inclusive")[18]
-    return statistics.median(ordered) * 1000, p95 * 1000
-
-
-def timed(repeat: int, work: Callable[[], object]) -> list[float]:
-    work()  # warm the caches once: every operator's second look is the common case
-    latencies = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        latencies.append(time.perf_counter() - started)
-    return latencies
-
-
-@contextmanager
-def store(backend: str, postgres: str, folder: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{folder / 'report.db'}"
-        return
-    name = f"shequn_bench_{uuid.uuid4().hex[:10]}"
-    admin = make_url(postgres)
-    with psycopg.connect(postgres, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(postgres, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def filled(url: str, log: Path) -> Shequn:
@@ -147,15 +108,15 @@ def measure(shequn: Shequn, repeat: int) -> dict[str, dict[str, float]]:
         return fetch
 
     runs = {
-        "baseline": timed(repeat, baseline),
-        "group_list": timed(repeat, get("/dashboard/groups")),
+        "baseline": timed(repeat, baseline)[0],
+        "group_list": timed(repeat, get("/dashboard/groups"))[0],
         # Stages of every group: sorting by them, and the dead ones with the revive list.
-        "group_list_by_stage": timed(repeat, get("/dashboard/groups?sort=stage")),
-        "group_list_dead": timed(repeat, get("/dashboard/groups?stage=dead")),
-        "group_chart_30d": timed(repeat, chart),
-        "group_chart_30d_log": timed(repeat, chart_from_log),
-        "group_page": timed(repeat, get(f"/dashboard/groups/{busiest}")),
-        "overview": timed(repeat, get("/dashboard")),
+        "group_list_by_stage": timed(repeat, get("/dashboard/groups?sort=stage"))[0],
+        "group_list_dead": timed(repeat, get("/dashboard/groups?stage=dead"))[0],
+        "group_chart_30d": timed(repeat, chart)[0],
+        "group_chart_30d_log": timed(repeat, chart_from_log)[0],
+        "group_page": timed(repeat, get(f"/dashboard/groups/{busiest}"))[0],
+        "overview": timed(repeat, get("/dashboard"))[0],
     }
     base = quantiles(runs["baseline"])[0]
     results = {}
@@ -186,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = datetime.now().astimezone() - timedelta(days=6)
     with (
         tempfile.TemporaryDirectory() as folder,
-        store(args.backend, args.postgres, Path(folder)) as url,
+        fresh_store(args.postgres if args.backend == "postgresql" else None, Path(folder), "report") as url,
     ):
         log = Path(folder) / "log.jsonl"
         write_jsonl(log, generate_events(events=args.events, groups=args.groups, org=ORG,
