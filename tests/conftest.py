@@ -2,17 +2,23 @@
 
 import json
 import os
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+import uvicorn
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import delete
 
+from shequn.app import create_app
 from shequn.config import Settings
 from shequn.db import MIGRATIONS, Base
 from shequn.engine.intake import IngestSummary, decode_json_lines
@@ -112,3 +118,25 @@ def downgraded(shequn: Shequn, revision: str) -> None:
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
     shequn.close()
+
+
+@contextmanager
+def serving(shequn: Shequn) -> Iterator[str]:
+    """The dashboard on a free local port, in a thread, for a real browser."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app(shequn, run_worker=False), host="127.0.0.1", port=port,
+                            log_level="warning")  # fmt: skip
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not running.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        running.should_exit = True
+        thread.join(timeout=10)

@@ -1,16 +1,12 @@
 """The dashboard: logins, roles that scope every page, and a real browser going through it."""
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from playwright.sync_api import sync_playwright
 
@@ -22,7 +18,7 @@ from shequn.kit.time import local_day, utc_now
 from shequn.web.models import StaffUser
 from shequn.web.rules import Role, hash_password, password_matches
 from shequn.wiring import Shequn
-from tests.conftest import event, ingest
+from tests.conftest import event, ingest, serving
 
 PASSWORD = "correct horse battery"  # noqa: S105 - a test login
 ARTIFACTS = Path(os.environ.get("SHEQUN_TEST_ARTIFACTS", "test-artifacts"))
@@ -138,21 +134,8 @@ def test_wrong_passwords_are_refused_and_then_throttled(client: TestClient) -> N
 def server(shequn: Shequn) -> Iterator[str]:
     community(shequn)
     staff(shequn, "boss", Role.OWNER)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(shequn, run_worker=False), host="127.0.0.1", port=port,
-                            log_level="warning")  # fmt: skip
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not running.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(timeout=10)
+    with serving(shequn) as url:
+        yield url
 
 
 def test_an_operator_logs_in_reads_a_chart_decides_a_case_and_switches_language(

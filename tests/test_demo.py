@@ -6,26 +6,20 @@ laptop would.
 
 import os
 import re
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from playwright.sync_api import sync_playwright
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from shequn.app import create_app
 from shequn.campaign.models import CampaignStep
 from shequn.cli.main import app
 from shequn.config import Settings
 from shequn.engine.models import ActionRecord
 from shequn.lottery.models import DrawRecord
-from shequn.wiring import Shequn, open_shequn
+from shequn.wiring import open_shequn
+from tests.conftest import serving
 
 runner = CliRunner()
 CHROMIUM = "/usr/bin/chromium"
@@ -67,27 +61,6 @@ def test_the_demo_fills_a_store_once_and_a_browser_sees_its_groups_and_a_verifie
             watch_the_demo(url, password, draw=past, shots=ARTIFACTS / "demo")
     finally:
         shequn.close()
-
-
-@contextmanager
-def serving(shequn: Shequn) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(shequn, run_worker=False), host="127.0.0.1", port=port,
-                            log_level="warning")  # fmt: skip
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not running.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        running.should_exit = True
-        thread.join(timeout=10)
 
 
 def watch_the_demo(url: str, password: str, *, draw: str, shots: Path) -> None:

@@ -2,16 +2,12 @@
 checks them, every change in the staff log; nobody else reaches it."""
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import date
 from html import unescape
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from playwright.sync_api import sync_playwright
 from sqlalchemy import select
@@ -21,7 +17,7 @@ from shequn.app import create_app
 from shequn.org.models import Org, StaffAuditEntry
 from shequn.web.rules import Role
 from shequn.wiring import Shequn
-from tests.conftest import event, ingest
+from tests.conftest import event, ingest, serving
 from tests.test_dashboard import CHROMIUM, PASSWORD, log_in, staff
 
 # 07:00 in Beijing on 7 November is 23:00 UTC on the 6th: the day a zone change moves it to.
@@ -201,21 +197,8 @@ def test_webhook_secrets_are_counted_never_shown(client: TestClient) -> None:
 @pytest.fixture
 def server(shequn: Shequn) -> Iterator[str]:
     org_with_staff(shequn)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(shequn, run_worker=False), host="127.0.0.1", port=port,
-                            log_level="warning")  # fmt: skip
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not running.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(timeout=10)
+    with serving(shequn) as url:
+        yield url
 
 
 def test_an_owner_changes_the_welcome_text_in_a_browser_and_finds_it_in_the_staff_log(
