@@ -48,6 +48,7 @@ from shequn.web.common import (
     record,
     require,
     today_of,
+    visible_among,
     visible_group,
     visible_groups,
 )
@@ -373,7 +374,6 @@ def fission_boards(request: Request, visit: Signed) -> HTMLResponse:
     require(visit, Permission.VIEW_FIGURES)
     shows_names = visit.staff.may(Permission.VIEW_MEMBERS)
     with shequn_of(request).sessions() as session:
-        groups = visible_groups(session, visit.staff)
         campaigns = session.scalars(
             select(CampaignRecord).where(CampaignRecord.org == visit.staff.org)
             .order_by(CampaignRecord.starts_at.desc(), CampaignRecord.id)
@@ -381,9 +381,10 @@ def fission_boards(request: Request, visit: Signed) -> HTMLResponse:
         boards = []
         for campaign in campaigns:
             # An org-wide campaign spans every store: only org-wide staff see it.
-            if (
-                not (campaign.groups and set(campaign.groups) <= set(groups))
-                and not visit.staff.is_org_wide
+            if not visit.staff.is_org_wide and not (
+                campaign.groups
+                and len(visible_among(session, visit.staff, campaign.groups))
+                == len(set(campaign.groups))
             ):
                 continue
             every = campaign_counts(session, campaign, at=utc_now())
