@@ -1,5 +1,6 @@
 """The fission report groups the tree kept at join, and says exactly what the invite tree says."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,6 +47,21 @@ CODES = {
     for owner, channel in (("m1", "poster"), ("m5", "moments"), ("staff", "kol:amy"),
                            ("m9", "unknown"))
 }  # fmt: skip
+
+
+def assert_the_report_is_the_trees(shequn: Shequn, windows: Sequence[dict[str, Any]]) -> None:
+    """The report over each window summarises what the invite tree walk gives its members."""
+    with shequn.sessions() as session:
+        facts = fission_facts(session, "demo")
+        for window in windows:
+            chosen = {
+                join.member
+                for join in facts.joins
+                if join.group == window.get("group", join.group)
+                and join.at >= window.get("since", join.at)
+                and join.at <= window.get("until", join.at)
+            }
+            assert summarize_fission_of(session, "demo", **window) == tree_summary(facts, chosen)
 
 
 @settings(max_examples=300, deadline=None)
@@ -110,19 +126,8 @@ def test_the_report_over_a_window_counts_whom_the_trees_window_counts(shequn: Sh
         {"until": T0 + timedelta(minutes=60, microseconds=-1)},
         {"group": "nowhere"},
     ]
+    assert_the_report_is_the_trees(shequn, windows)
     with shequn.sessions() as session:
-        facts = fission_facts(session, "demo")
-        for window in windows:
-            chosen = {
-                join.member
-                for join in facts.joins
-                if join.group == window.get("group", join.group)
-                and join.at >= window.get("since", join.at)
-                and join.at <= window.get("until", join.at)
-            }
-
-            assert summarize_fission_of(session, "demo", **window) == tree_summary(facts, chosen)
-
         assert summarize_fission_of(session, "demo").as_json() == {
             "members": 8, "credited": 5, "inviters": 5, "k_factor": 1.0, "depth": 3,
             "generations": {"0": 3, "1": 3, "2": 1, "3": 1},

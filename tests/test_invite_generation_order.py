@@ -11,11 +11,11 @@ from sqlalchemy import select
 from shequn.config import Settings
 from shequn.engine.rebuild import rebuild
 from shequn.invite.models import TreeNodeRecord
-from shequn.invite.service import create_invite_code, fission_facts, summarize_fission_of
+from shequn.invite.service import create_invite_code, summarize_fission_of
 from shequn.kit.time import utc_now
 from shequn.wiring import Shequn, open_shequn
 from tests.conftest import downgraded, empty_store, event, ingest, state_of
-from tests.test_fission_report import tree_summary
+from tests.test_fission_report import assert_the_report_is_the_trees
 
 T0 = datetime(2020, 11, 7, 1, 0, tzinfo=UTC)
 MEMBERS = ["a", "b", "c", "d", "e", "f"]
@@ -61,20 +61,6 @@ def tree(shequn: Shequn) -> dict[str, tuple[str | None, int, str]]:
         }  # fmt: skip
 
 
-def assert_the_report_is_the_trees(shequn: Shequn) -> None:
-    with shequn.sessions() as session:
-        facts = fission_facts(session, "demo")
-        for window in WINDOWS:
-            chosen = {
-                join.member
-                for join in facts.joins
-                if join.group == window.get("group", join.group)
-                and join.at >= window.get("since", join.at)
-                and join.at <= window.get("until", join.at)
-            }
-            assert summarize_fission_of(session, "demo", **window) == tree_summary(facts, chosen)
-
-
 @st.composite
 def join_logs(draw: st.DrawFn) -> list[dict[str, Any]]:
     log = []
@@ -111,7 +97,7 @@ def test_the_report_is_the_invite_trees_for_any_arrival_order_batching_and_code_
     create_codes(shequn, [code for code in sorted(CODES) if code not in early])
     ingest(shequn, arrival[cut:], batch_size=batch_size)
 
-    assert_the_report_is_the_trees(shequn)
+    assert_the_report_is_the_trees(shequn, WINDOWS)
     live = state_of(shequn)
     with shequn.sessions.begin() as session:
         rebuild(session, shequn.registry, now=utc_now())
@@ -129,7 +115,7 @@ def test_an_inviters_late_first_join_moves_the_branch_below_them_down(shequn: Sh
         "s": (None, 0, "unknown"), "a": ("s", 1, "unknown"), "b": ("a", 2, "unknown"),
         "c": ("b", 3, "unknown"),
     }  # fmt: skip
-    assert_the_report_is_the_trees(shequn)
+    assert_the_report_is_the_trees(shequn, WINDOWS)
 
 
 def test_an_inviter_who_first_joins_after_their_invitee_loses_the_credit(shequn: Shequn) -> None:
@@ -141,7 +127,7 @@ def test_an_inviter_who_first_joins_after_their_invitee_loses_the_credit(shequn:
     assert tree(shequn) == {
         "a": (None, 0, "unknown"), "b": (None, 0, "unknown"), "c": ("b", 1, "unknown"),
     }  # fmt: skip
-    assert_the_report_is_the_trees(shequn)
+    assert_the_report_is_the_trees(shequn, WINDOWS)
 
 
 def test_an_earlier_join_arriving_late_becomes_the_first_and_replaces_its_inviter(
@@ -168,7 +154,7 @@ def test_a_code_created_after_joins_through_it_credits_its_owner_through_its_cha
     assert tree(shequn) == {
         "d": (None, 0, "unknown"), "e": ("d", 1, "moments"), "f": ("e", 2, "unknown"),
     }  # fmt: skip
-    assert_the_report_is_the_trees(shequn)
+    assert_the_report_is_the_trees(shequn, WINDOWS)
 
 
 def test_a_store_upgraded_from_before_the_tree_has_it_planted_from_its_members(
@@ -190,6 +176,6 @@ def test_a_store_upgraded_from_before_the_tree_has_it_planted_from_its_members(
 
     try:
         assert state_of(reopened) == live
-        assert_the_report_is_the_trees(reopened)
+        assert_the_report_is_the_trees(reopened, WINDOWS)
     finally:
         reopened.close()
