@@ -92,7 +92,7 @@ def test_the_one_walk_over_tuples_places_every_member_where_the_invite_tree_does
     }
 
 
-def joined(member: str, minutes: int, *, group: str, inviter: str | None = None,
+def joined(member: str, minutes: int, *, group: str = "g1", inviter: str | None = None,
            code: str | None = None) -> dict[str, Any]:  # fmt: skip
     data: dict[str, Any] = {"group": group, "member": member}
     if inviter is not None:
@@ -100,7 +100,7 @@ def joined(member: str, minutes: int, *, group: str, inviter: str | None = None,
     if code is not None:
         data["via"] = {"kind": "invite_link", "code": code}
     at = (T0 + timedelta(minutes=minutes)).isoformat()
-    return event(f"j-{member}-{group}", "member.joined", at, data)
+    return event(f"j-{member}-{group}-{minutes}", "member.joined", at, data)
 
 
 def test_the_report_over_a_window_counts_whom_the_trees_window_counts(shequn: Shequn) -> None:

@@ -1,7 +1,7 @@
 """The invite tree kept at join is exact whatever the arrival order, the batching, when codes are
 created, a rebuild or an upgrade: the report over it says what the invite tree says."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -14,10 +14,9 @@ from shequn.invite.models import TreeNodeRecord
 from shequn.invite.service import create_invite_code, summarize_fission_of
 from shequn.kit.time import utc_now
 from shequn.wiring import Shequn, open_shequn
-from tests.conftest import downgraded, empty_store, event, ingest, state_of
-from tests.test_fission_report import assert_the_report_is_the_trees
+from tests.conftest import downgraded, empty_store, ingest, state_of
+from tests.test_fission_report import T0, assert_the_report_is_the_trees, joined
 
-T0 = datetime(2020, 11, 7, 1, 0, tzinfo=UTC)
 MEMBERS = ["a", "b", "c", "d", "e", "f"]
 CODES = {"c-a": ("a", "poster"), "c-d": ("d", "moments"), "c-s": ("staff", "kol:amy")}
 WINDOWS: list[dict[str, Any]] = [
@@ -26,17 +25,6 @@ WINDOWS: list[dict[str, Any]] = [
     {"since": T0 + timedelta(minutes=20)},
     {"group": "g2", "until": T0 + timedelta(minutes=40)},
 ]
-
-
-def joined(member: str, minutes: int, *, group: str = "g1", inviter: str | None = None,
-           code: str | None = None) -> dict[str, Any]:  # fmt: skip
-    data: dict[str, Any] = {"group": group, "member": member}
-    if inviter is not None:
-        data["inviter"] = inviter
-    if code is not None:
-        data["via"] = {"kind": "invite_link", "code": code}
-    at = (T0 + timedelta(minutes=minutes)).isoformat()
-    return event(f"j-{member}-{group}-{minutes}", "member.joined", at, data)
 
 
 def create_codes(shequn: Shequn, codes: list[str]) -> None:
