@@ -350,20 +350,16 @@ def _matching(scope: Collection[str] | None, needle: str, store: str) -> list[Co
         conditions.append(Group.id.in_(sorted(scope)))
     if needle.strip():
         # The search finds the needle in the id or the name, whatever their case, in any script.
-        pattern = f"%{_escape(needle.strip().lower())}%"
+        wanted = needle.strip().lower()
         conditions.append(
             or_(
-                unicode_lower(Group.id).like(pattern, escape="\\"),
-                unicode_lower(Group.name).like(pattern, escape="\\"),
+                unicode_lower(Group.id).contains(wanted, autoescape=True),
+                unicode_lower(Group.name).contains(wanted, autoescape=True),
             )
         )
     if store:
         conditions.append(Group.store == store)
     return conditions
-
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _line(row: Any) -> GroupLine:
