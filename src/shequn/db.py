@@ -62,6 +62,24 @@ class Base(DeclarativeBase):
         datetime: UTCDateTime(),
         dict[str, Any]: JsonData,
     }
+    # Rows an intake creates by the thousand (a stint per join): the unit of work writes those
+    # it creates in bulk statements, outside the ORM's bookkeeping (engine.context.RowCache).
+    written_in_bulk: ClassVar[bool] = False
+
+
+# Session.info key: what a unit of work writes whenever its session flushes.
+FLUSH_HOOKS = "shequn_flush_hooks"
+
+
+class WorkSession(Session):
+    """A session whose flush also writes what its unit of work keeps outside the ORM, so code
+    that flushes to query what a batch applied sees all of it."""
+
+    def flush(self, objects: Sequence[Any] | None = None) -> None:
+        # The ORM's rows first: a row deleted through it may be created again in bulk.
+        super().flush(objects)
+        for hook in self.info.get(FLUSH_HOOKS, ()):
+            hook()
 
 
 class unicode_lower(GenericFunction[str]):  # noqa: N801 - named as SQL functions are
@@ -132,7 +150,7 @@ def create_engine(url: str) -> Engine:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    return sessionmaker(engine, class_=WorkSession, expire_on_commit=False, autoflush=False)
 
 
 def upgrade(engine: Engine) -> str | None:

@@ -174,8 +174,8 @@ def prime_members(context: Context, org: str, members: Collection[str]) -> None:
         standings = context.session.scalars(
             select(GroupMember).where(GroupMember.org == org, GroupMember.member_id.in_(chunk))
         )
-        for standing in standings:
-            context.rows.keep(standing)
+        for loaded in standings:
+            standing = context.rows.keep(loaded)
             groups_of[standing.member_id].add(standing.group_id)
             stints.extend(
                 (org, standing.group_id, standing.member_id, number)

@@ -8,10 +8,18 @@ from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, inspect, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Delete, Table, Update, bindparam, delete, insert, inspect, select, update
+from sqlalchemy.orm import Session, class_mapper
+from sqlalchemy.orm.instrumentation import ClassManager
 
-from shequn.db import Base, insert_ignoring_conflicts, upsert_adding, upsert_earliest
+from shequn.db import (
+    FLUSH_HOOKS,
+    Base,
+    WorkSession,
+    insert_ignoring_conflicts,
+    upsert_adding,
+    upsert_earliest,
+)
 from shequn.engine.action import Action
 from shequn.engine.models import ActionRecord, ActionStatus, JobRecord, JobStatus
 from shequn.engine.registry import Registry, Tenant
@@ -34,11 +42,24 @@ class Job:
 
 
 class RowCache:
-    """Rows by primary key, loaded in bulk before a batch so handlers never query one by one."""
+    """Rows by primary key, loaded in bulk before a batch so handlers never query one by one.
+
+    Rows of a model `written_in_bulk` that the batch creates never enter the ORM's session:
+    building and flushing them as tracked objects cost about five times their statements.
+    They are inserted, and later changed or deleted, by a few bulk statements whenever the
+    session flushes.
+    """
 
     def __init__(self, session: Session) -> None:
+        if not isinstance(session, WorkSession):
+            raise TypeError("a unit of work needs a WorkSession (shequn.db.session_factory)")
         self.session = session
         self._rows: dict[type[Base], dict[tuple[Any, ...], Base | None]] = defaultdict(dict)
+        # Rows created in bulk: all of them, those not yet inserted, and those to delete.
+        self._bulk: dict[type[Base], dict[tuple[Any, ...], Base]] = defaultdict(dict)
+        self._fresh: dict[type[Base], dict[tuple[Any, ...], Base]] = defaultdict(dict)
+        self._gone: dict[type[Base], list[tuple[Any, ...]]] = defaultdict(list)
+        session.info.setdefault(FLUSH_HOOKS, []).append(self.write_bulk)
 
     def prefetch(self, model: type[Base], keys: Iterable[tuple[Any, ...]]) -> None:
         known = self._rows[model]
@@ -68,22 +89,107 @@ class RowCache:
         return cast(Row | None, known[key])
 
     def add(self, row: Row) -> Row:
-        self._rows[type(row)][_key_of(row)] = row
-        self.session.add(row)
+        model = type(row)
+        key = _key_of(row)
+        self._rows[model][key] = row
+        if model.written_in_bulk:
+            self._bulk[model][key] = self._fresh[model][key] = row
+        else:
+            self.session.add(row)
+        return row
+
+    def new(self, model: type[Row], **values: Any) -> Row:
+        """A new row, added: for a model written in bulk, without the ORM's per-attribute
+        bookkeeping (the instance is never attached to the session)."""
+        if not model.written_in_bulk:
+            return self.add(model(**values))
+        row = cast(Row, _manager(model).new_instance())
+        row.__dict__.update(values)
+        key = tuple(values[name] for name in _key_names(model))
+        self._rows[model][key] = self._bulk[model][key] = self._fresh[model][key] = row
         return row
 
     def keep(self, row: Row) -> Row:
         """A row the caller loaded by its own query, held so later gets need no query (the
-        session's identity map holds rows only while something else does)."""
-        self._rows[type(row)].setdefault(_key_of(row), row)
-        return row
+        session's identity map holds rows only while something else does). Returns the row
+        the cache holds: one this batch created or changed wins over the loaded copy."""
+        return cast(Row, self._rows[type(row)].setdefault(_key_of(row), row) or row)
 
     def remove(self, row: Base) -> None:
-        self._rows[type(row)][_key_of(row)] = None
-        if row in self.session.new:
+        model = type(row)
+        key = _key_of(row)
+        self._rows[model][key] = None
+        if self._bulk[model].pop(key, None) is not None:
+            if self._fresh[model].pop(key, None) is None:
+                self._gone[model].append(key)
+        elif row in self.session.new:
             self.session.expunge(row)
         else:
             self.session.delete(row)
+
+    def write_bulk(self) -> None:
+        """Delete, insert and update the rows kept outside the session, as they are now."""
+        for model, rows in self._bulk.items():
+            names, keys = _columns(model)
+            table = cast(Table, model.__table__)
+            gone = self._gone.pop(model, [])
+            if gone:
+                self.session.execute(_deleting(table, keys), [
+                    {f"key_{column}": value for column, value in zip(keys, key, strict=True)}
+                    for key in gone
+                ])  # fmt: skip
+            fresh = self._fresh.pop(model, {})
+            changed: list[dict[str, Any]] = []
+            for key, row in rows.items():
+                # The attribute events mark a row changed even outside a session.
+                state = inspect(row)
+                if not state.modified or key in fresh:
+                    continue
+                record = _values(row, names)
+                changed.append({**record, **{f"key_{name}": record[name] for name in keys}})
+                state.modified = False
+                state.committed_state.clear()
+            if fresh:
+                rows_written = [_values(row, names) for row in fresh.values()]
+                for row in fresh.values():
+                    state = inspect(row)
+                    state.modified = False
+                    state.committed_state.clear()
+                self.session.execute(insert(table), rows_written)
+            if changed:
+                self.session.execute(_updating(table, keys), changed)
+
+
+def _values(row: Base, names: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    values = row.__dict__
+    return {column: values.get(name) for name, column in names}
+
+
+@cache
+def _manager(model: type[Base]) -> ClassManager[Any]:
+    return class_mapper(model).class_manager
+
+
+@cache
+def _columns(model: type[Base]) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """(attribute, column) of each mapped column, and the primary key's column names."""
+    mapper = inspect(model)
+    names = tuple((prop.key, prop.columns[0].name) for prop in mapper.column_attrs)
+    return names, tuple(column.name for column in mapper.primary_key)
+
+
+@cache
+def _updating(table: Table, keys: tuple[str, ...]) -> Update:
+    where = [table.c[key] == bindparam(f"key_{key}") for key in keys]
+    values: dict[str, Any] = {
+        c.name: bindparam(c.name) for c in table.columns if c.name not in keys
+    }
+    return update(table).where(*where).values(values)
+
+
+@cache
+def _deleting(table: Table, keys: tuple[str, ...]) -> Delete:
+    return delete(table).where(*[table.c[key] == bindparam(f"key_{key}") for key in keys])
 
 
 def probe_chunks(keys: list[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:

@@ -48,6 +48,7 @@ class TreeNodeRecord(Base):
     """
 
     __tablename__ = "invite_tree_node"
+    written_in_bulk = True
     __table_args__ = (
         # Whom a member's (late) first join places again, and the distinct credited inviters.
         Index("ix_invite_tree_node_inviter", "org", "inviter", "is_credited"),

@@ -58,7 +58,7 @@ class TreeGrower:
                     TreeNodeRecord.inviter.in_(wanted[start : start + CHUNK]),
                 )
             ):
-                self.rows.keep(row)
+                row = self.rows.keep(row)
                 self._named_by[(org, cast(str, row.inviter))].add(row.member)
 
     def join(self, event: Event, data: MemberJoined) -> None:
@@ -66,16 +66,18 @@ class TreeGrower:
         node = self.rows.get(TreeNodeRecord, (event.org, data.member))
         if node is not None and node.join_key <= event.key:
             return
+        arrival = {
+            "join_key": event.key, "joined_at": event.at, "group_id": data.group,
+            "reported_inviter": data.inviter, "via_code": data.via.code if data.via else None,
+        }  # fmt: skip
         if node is None:
-            node = self.rows.add(
-                TreeNodeRecord(
-                    org=event.org, member=data.member, inviter=None, is_credited=False,
-                    generation=0, channel=UNKNOWN_CHANNEL,
-                )
+            self.rows.new(
+                TreeNodeRecord, org=event.org, member=data.member, inviter=None,
+                is_credited=False, generation=0, channel=UNKNOWN_CHANNEL, **arrival,
             )  # fmt: skip
-        node.join_key, node.joined_at, node.group_id = event.key, event.at, data.group
-        node.reported_inviter = data.inviter
-        node.via_code = data.via.code if data.via else None
+        else:
+            for name, value in arrival.items():
+                setattr(node, name, value)
         self.settle(event.org, [data.member], moved={data.member})
 
     def settle(self, org: str, members: Sequence[str], *, moved: set[str]) -> None:

@@ -54,6 +54,7 @@ class Membership(Base):
     """One stint of a member in a group: joined, maybe left."""
 
     __tablename__ = "membership"
+    written_in_bulk = True
 
     org: Mapped[str] = mapped_column(String(200), primary_key=True)
     group_id: Mapped[str] = mapped_column(String(200), primary_key=True)

@@ -256,15 +256,15 @@ def _store_stints(
         key = (standing.org, standing.group_id, standing.member_id, stint.number)
         # Stints past the stored count are new: no need to ask the database for them.
         row = context.rows.get(Membership, key) if stint.number <= standing.stints else None
+        values = {name: getattr(stint, name) for name in STINT_FIELDS}
         if row is None:
-            row = context.rows.add(
-                Membership(
-                    org=standing.org, group_id=standing.group_id, member_id=standing.member_id,
-                    stint=stint.number,
-                )
+            context.rows.new(
+                Membership, org=standing.org, group_id=standing.group_id,
+                member_id=standing.member_id, stint=stint.number, **values,
             )  # fmt: skip
-        for name in STINT_FIELDS:
-            setattr(row, name, getattr(stint, name))
+            continue
+        for name, value in values.items():
+            setattr(row, name, value)
     # `after` may hold only the latest stints; its last number is the count. A re-fold can
     # end with fewer stints than were stored: those rows go.
     count = after[-1].number if after else 0
