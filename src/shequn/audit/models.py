@@ -22,6 +22,7 @@ class AuditCase(Base):
 
     __tablename__ = "audit_case"
     __table_args__ = UPDATED_IN_PLACE
+    written_in_bulk = True
 
     org: Mapped[str] = mapped_column(String(200), primary_key=True)
     member: Mapped[str] = mapped_column(String(200), primary_key=True)

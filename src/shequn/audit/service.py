@@ -335,13 +335,10 @@ def _store(
 ) -> AuditCase:
     signals = [signal_json(signal) for signal in assessment.signals]
     if case is None:
-        return context.rows.add(
-            AuditCase(
-                org=org, member=member_id, score=assessment.score,
-                verdict=str(assessment.verdict), signals=signals,
-                exempt=assessment.exempt_reason, scored_at=context.now, decision=None,
-                decided_by=None, decided_at=None,
-            )
+        return context.rows.new(
+            AuditCase, org=org, member=member_id, score=assessment.score,
+            verdict=str(assessment.verdict), signals=signals, exempt=assessment.exempt_reason,
+            scored_at=context.now, decision=None, decided_by=None, decided_at=None,
         )  # fmt: skip
     # Joins and profile updates rescore often; a row rewritten only on a change stays cheap,
     # and scored_at tells when the assessment last changed.

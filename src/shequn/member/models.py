@@ -11,6 +11,7 @@ from shequn.db import UPDATED_IN_PLACE, Base
 class Member(Base):
     __tablename__ = "member"
     __table_args__ = UPDATED_IN_PLACE
+    written_in_bulk = True
 
     org: Mapped[str] = mapped_column(String(200), primary_key=True)
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -39,6 +40,7 @@ class GroupMember(Base):
     """Where a member stands in one group now, and the last join/leave applied to get there."""
 
     __tablename__ = "group_member"
+    written_in_bulk = True
 
     org: Mapped[str] = mapped_column(String(200), primary_key=True)
     group_id: Mapped[str] = mapped_column(String(200), primary_key=True)

@@ -75,7 +75,7 @@ def see_member(context: Context, event: Event, member_id: str) -> Member:
     """The member's row, loaded to be changed; created on first sight."""
     member = context.rows.get(Member, (event.org, member_id))
     if member is None:
-        return context.rows.add(Member(**_blank_member(event.org, member_id), **_sighting(event)))
+        return context.rows.new(Member, **_blank_member(event.org, member_id), **_sighting(event))
     if event.key < member.first_seen_key:
         member.first_seen_at, member.first_seen_key = event.at, event.key
         member.platform = event.source
@@ -173,17 +173,10 @@ def _move(context: Context, event: Event, group_id: str, member_id: str, move: M
     standing = context.rows.get(GroupMember, pair)
     group = see_group(context, event, group_id)
     if standing is None:
-        standing = context.rows.add(
-            GroupMember(
-                org=event.org,
-                group_id=group_id,
-                member_id=member_id,
-                is_member=False,
-                stints=0,
-                joined_key=None,
-                last_key=move.key,
-            )
-        )
+        standing = context.rows.new(
+            GroupMember, org=event.org, group_id=group_id, member_id=member_id,
+            is_member=False, stints=0, joined_key=None, last_key=move.key,
+        )  # fmt: skip
     if move.key < standing.last_key:
         _refold(context, group, standing)
         return
