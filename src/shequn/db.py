@@ -82,6 +82,12 @@ class WorkSession(Session):
             hook()
 
 
+@event.listens_for(WorkSession, "before_commit")
+def _flush_before_commit(session: Session) -> None:
+    # A commit flushes only a session with ORM changes; rows kept outside it must land too.
+    session.flush()
+
+
 class unicode_lower(GenericFunction[str]):  # noqa: N801 - named as SQL functions are
     """lower() beyond ASCII on every database: PostgreSQL's follows its locale, SQLite's only
     folds A-Z, so SQLite gets Python's str.lower, registered on connect."""
