@@ -116,7 +116,7 @@ def prefetch_messages(context: Context, events: Sequence[Event]) -> None:
 
 def load_strikes(context: Context, org: str, members: Collection[str]) -> None:
     known = _standing(context, org)
-    wanted = sorted(set(members) - known.keys())
+    wanted = sorted({member for member in members if member not in known})
     for member in wanted:
         known[member] = []
     for start in range(0, len(wanted), CHUNK):

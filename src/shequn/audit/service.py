@@ -77,7 +77,7 @@ class KickedLooks:
     wearers: dict[str, set[str]] = field(default_factory=dict)
 
     def ask(self, looks: Collection[str | None]) -> None:
-        missing = sorted({look for look in looks if look} - self.wearers.keys())
+        missing = sorted({look for look in looks if look and look not in self.wearers})
         for look in missing:
             self.wearers[look] = set()
         for start in range(0, len(missing), CHUNK):
@@ -159,7 +159,8 @@ def _groups_of(context: Context, org: str) -> dict[str, set[str]]:
 def prime_members(context: Context, org: str, members: Collection[str]) -> None:
     """Load what scoring reads of these members in a few queries per chunk, not one by one."""
     groups_of = _groups_of(context, org)
-    wanted = sorted(set(members) - groups_of.keys())
+    # Called per event with one member: test membership, never copy the memo's keys.
+    wanted = sorted({member for member in members if member not in groups_of})
     if not wanted:
         return
     keys = [(org, member) for member in wanted]
