@@ -1,12 +1,14 @@
 """The event contract: what is accepted, and how each bad event is named and explained."""
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from shequn.contract import MAX_TEXT, PAYLOADS, MessagePosted, OrderPaid
-from shequn.engine.event import Event, Rejection, parse_event
+from shequn.engine.event import Event, Rejection, order_key, parse_event
 
 
 def parse(raw: object) -> Event | Rejection:
@@ -159,3 +161,10 @@ def test_every_contract_type_has_a_payload() -> None:
         "reaction.added",
         "reaction.removed",
     ]
+
+
+def test_an_events_order_key_spells_its_utc_instant_then_its_arrival() -> None:
+    # 20:30 in Shanghai is 12:30 UTC: events of every zone sort on one clock.
+    at = datetime(2026, 11, 11, 20, 30, 5, 42, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert order_key(at, 17, 3) == "20261111T123005000042.000000000017.0000003"
+    assert order_key(at, 17, 3) < order_key(at, 17, 4) < order_key(at, 18, 0)
