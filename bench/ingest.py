@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -127,9 +127,20 @@ def measure_raw(url: str, log: Path, events: int, batch_size: int) -> dict[str, 
     return figures(stored, sum(latencies), latencies)
 
 
-def measure_full(url: str, log: Path, events: int, batch_size: int) -> dict[str, Any]:
+def measure_shell(url: str, log: Path, events: int, batch_size: int) -> dict[str, Any]:
+    """The intake with no projection or reaction registered: what parsing, validation,
+    dedupe and the batch's bookkeeping cost before any handler runs."""
+    return measure_full(url, log, events, batch_size, handlers=False)
+
+
+def measure_full(
+    url: str, log: Path, events: int, batch_size: int, *, handlers: bool = True
+) -> dict[str, Any]:
     """The engine's intake end to end: parse, validate, dedupe, project, react, outbox."""
     shequn = open_store(url)
+    if not handlers:
+        shequn.registry.projections.clear()
+        shequn.registry.reactions.clear()
     with shequn.sessions.begin() as session:
         # Newcomers get a welcome action, so the outbox carries its real share of the load.
         save_org(
@@ -142,7 +153,8 @@ def measure_full(url: str, log: Path, events: int, batch_size: int) -> dict[str,
         )
     intake = shequn.intake(origin="bench", batch_size=batch_size)
     marks: list[float] = []
-    with progress_bar("full intake 完整导入") as progress, log.open("rb") as lines:
+    label = "full intake 完整导入" if handlers else "intake shell 仅入口"
+    with progress_bar(label) as progress, log.open("rb") as lines:
         task = progress.add_task("full", total=events)
 
         def on_progress(count: int) -> None:
@@ -154,7 +166,7 @@ def measure_full(url: str, log: Path, events: int, batch_size: int) -> dict[str,
         seconds = time.perf_counter() - started
     shequn.close()
     if summary.rejected or summary.accepted != events:
-        raise SystemExit(f"full intake: {summary.as_json()}")
+        raise SystemExit(f"{label}: {summary.as_json()}")
     # Each batch: reading and parsing its lines, then its one transaction.
     latencies = [after - before for before, after in zip([started, *marks], marks, strict=False)]
     return figures(summary.accepted, seconds, latencies)
@@ -226,7 +238,9 @@ def simulate_log(log: Path, scenario: str, scale: float | None, seed: int, limit
     return written
 
 
-def report(backend: str, raw: dict[str, Any], full: dict[str, Any], ratio: float) -> None:
+def report(
+    backend: str, measured: dict[str, dict[str, Any]], ratio: float, shell_ratio: float
+) -> None:
     verdict = "[green]meets[/]" if ratio >= GOAL else "[red]below[/]"
     table = Table(
         "phase",
@@ -236,9 +250,10 @@ def report(backend: str, raw: dict[str, Any], full: dict[str, Any], ratio: float
         "p95 batch ms",
         "peak RSS MB",
         title=f"ingest on {backend}",
-        caption=f"full/raw = {ratio:.3f} ({verdict} the goal of ≥ {GOAL})",
+        caption=f"full/raw = {ratio:.3f} ({verdict} the goal of ≥ {GOAL}); "
+        f"shell/raw = {shell_ratio:.3f}",
     )
-    for phase, result in (("raw append", raw), ("full intake", full)):
+    for phase, result in zip(PHASE_NAMES, measured.values(), strict=True):
         table.add_row(
             phase,
             f"{result['events']:,}",
@@ -248,6 +263,15 @@ def report(backend: str, raw: dict[str, Any], full: dict[str, Any], ratio: float
             f"{result['peak_rss_mb']:.0f}",
         )
     console.print(table)
+
+
+# In the order they run and are printed.
+WORKERS: dict[str, Callable[[str, Path, int, int], dict[str, Any]]] = {
+    "raw": measure_raw,
+    "shell": measure_shell,
+    "full": measure_full,
+}
+PHASE_NAMES = ("raw append", "intake shell (no handlers)", "full intake")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -265,13 +289,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--scale", type=float, help="the scenario's share of its groups")
     # A measurement in its own process: the orchestrator below starts these.
-    parser.add_argument("--worker", choices=["raw", "full"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--log", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker is not None:
-        measure = measure_raw if args.worker == "raw" else measure_full
+        measure = WORKERS[args.worker]
         print(json.dumps(measure(args.url, args.log, args.events, args.batch_size)))
         return
 
@@ -297,13 +321,20 @@ def main(argv: Sequence[str] | None = None) -> None:
             generate(log, args.events, args.groups, args.seed)
         summary["generate_seconds"] = round(time.perf_counter() - started, 3)
         for backend in backends:
-            with fresh_store(args.postgres if backend == "postgresql" else None, workdir, "raw") as url:
-                raw = run_worker("raw", url, log, args.events, args.batch_size)
-            with fresh_store(args.postgres if backend == "postgresql" else None, workdir, "full") as url:
-                full = run_worker("full", url, log, args.events, args.batch_size)
-            ratio = full["events_per_s"] / raw["events_per_s"] if raw["events_per_s"] else 0.0
-            summary["results"][backend] = {"raw": raw, "full": full, "ratio": round(ratio, 4)}
-            report(backend, raw, full, ratio)
+            admin = args.postgres if backend == "postgresql" else None
+            measured: dict[str, dict[str, Any]] = {}
+            for phase in WORKERS:
+                with fresh_store(admin, workdir, phase) as url:
+                    measured[phase] = run_worker(phase, url, log, args.events, args.batch_size)
+            raw_rate = measured["raw"]["events_per_s"]
+            ratio, shell_ratio = (
+                measured[phase]["events_per_s"] / raw_rate if raw_rate else 0.0
+                for phase in ("full", "shell")
+            )
+            summary["results"][backend] = {
+                **measured, "ratio": round(ratio, 4), "shell_ratio": round(shell_ratio, 4),
+            }  # fmt: skip
+            report(backend, measured, ratio, shell_ratio)
     print(json.dumps(summary))
 
 

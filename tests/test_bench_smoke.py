@@ -41,7 +41,8 @@ def test_ingest_benchmark_runs_on_both_backends_and_ends_with_a_json_line_of_rat
     assert set(figures["results"]) == {"sqlite", "postgresql"}
     for backend, result in figures["results"].items():
         assert result["ratio"] > 0, backend
-        for phase in ("raw", "full"):
+        assert 0 < result["ratio"] <= result["shell_ratio"], backend
+        for phase in ("raw", "shell", "full"):
             assert result[phase]["events"] == 3000, (backend, phase)
             assert result[phase]["events_per_s"] > 0, (backend, phase)
 
