@@ -179,6 +179,9 @@ def _seen_before(context: Context, pending: Pending, events: Sequence[Event]) ->
         ordered = sorted(pairs)
         for first in range(0, len(ordered), PAIRS_PER_QUERY):
             chunk = ordered[first : first + PAIRS_PER_QUERY]
+            # Padded to a power of two with its last pair (DISTINCT drops the repeats), so a
+            # few statements are compiled once and reused instead of one per chunk size.
+            chunk += chunk[-1:] * ((1 << (len(chunk) - 1).bit_length()) - len(chunk))
             # The pairs as a table the event index is probed with, once per pair: IN lists of
             # groups and of members would probe every mix of the two.
             rows = ", ".join(f"(:g{n}, :m{n})" for n in range(len(chunk)))
@@ -193,10 +196,7 @@ def _seen_before(context: Context, pending: Pending, events: Sequence[Event]) ->
                       "reacted": REACTED}  # fmt: skip
             for n, (group, member) in enumerate(chunk):
                 values[f"g{n}"], values[f"m{n}"] = group, member
-            # A statement per size of chunk: not worth keeping in the compiled cache.
-            found = context.session.execute(
-                query, values, execution_options={"compiled_cache": None}
-            )
+            found = context.session.execute(query, values)
             for group_id, member_id, kind in found:
                 pending.seen.add((org, group_id, day, member_id, "active"))
                 if kind == POSTED:

@@ -2,7 +2,7 @@
 
 import builtins
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -58,9 +58,11 @@ class Event:
         return self.data
 
     def placed(self, batch: int, position: int) -> "Event":
-        return replace(
-            self, batch=batch, position=position, key=order_key(self.at, batch, position)
-        )
+        # Built directly: `dataclasses.replace` costs twice as much, once per event.
+        return Event(
+            self.org, self.source, self.id, self.type, self.at, self.offset_minutes, self.data,
+            self.line, batch, position, order_key(self.at, batch, position),
+        )  # fmt: skip
 
 
 def order_key(at: datetime, batch: int, position: int) -> str:
