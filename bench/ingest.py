@@ -253,9 +253,9 @@ def report(
         caption=f"full/raw = {ratio:.3f} ({verdict} the goal of ≥ {GOAL}); "
         f"shell/raw = {shell_ratio:.3f}",
     )
-    for phase, result in zip(PHASE_NAMES, measured.values(), strict=True):
+    for phase, result in measured.items():
         table.add_row(
-            phase,
+            PHASES[phase][0],
             f"{result['events']:,}",
             f"{result['seconds']:.2f}",
             f"{result['events_per_s']:,.0f}",
@@ -265,13 +265,12 @@ def report(
     console.print(table)
 
 
-# In the order they run and are printed.
-WORKERS: dict[str, Callable[[str, Path, int, int], dict[str, Any]]] = {
-    "raw": measure_raw,
-    "shell": measure_shell,
-    "full": measure_full,
+# Each phase's printed name and measurement, in the order they run and are printed.
+PHASES: dict[str, tuple[str, Callable[[str, Path, int, int], dict[str, Any]]]] = {
+    "raw": ("raw append", measure_raw),
+    "shell": ("intake shell (no handlers)", measure_shell),
+    "full": ("full intake", measure_full),
 }
-PHASE_NAMES = ("raw append", "intake shell (no handlers)", "full intake")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -289,13 +288,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--scale", type=float, help="the scenario's share of its groups")
     # A measurement in its own process: the orchestrator below starts these.
-    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=sorted(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--log", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker is not None:
-        measure = WORKERS[args.worker]
+        _, measure = PHASES[args.worker]
         print(json.dumps(measure(args.url, args.log, args.events, args.batch_size)))
         return
 
@@ -323,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for backend in backends:
             admin = args.postgres if backend == "postgresql" else None
             measured: dict[str, dict[str, Any]] = {}
-            for phase in WORKERS:
+            for phase in PHASES:
                 with fresh_store(admin, workdir, phase) as url:
                     measured[phase] = run_worker(phase, url, log, args.events, args.batch_size)
             raw_rate = measured["raw"]["events_per_s"]

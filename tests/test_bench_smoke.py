@@ -40,7 +40,6 @@ def test_ingest_benchmark_runs_on_both_backends_and_ends_with_a_json_line_of_rat
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(figures["results"]) == {"sqlite", "postgresql"}
     for backend, result in figures["results"].items():
-        assert result["ratio"] > 0, backend
         assert 0 < result["ratio"] <= result["shell_ratio"], backend
         for phase in ("raw", "shell", "full"):
             assert result[phase]["events"] == 3000, (backend, phase)
