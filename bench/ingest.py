@@ -36,6 +36,7 @@ from shequn.config import Settings
 from shequn.engine.event import Event, parse_event
 from shequn.engine.intake import decode_json_lines, event_row
 from shequn.engine.models import EventRecord
+from shequn.kit.collector import settle_collector
 from shequn.kit.time import utc_now
 from shequn.loadgen import generate_events, write_jsonl
 from shequn.org.service import save_org
@@ -294,6 +295,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     if args.worker is not None:
+        # Like the `shequn` command, every phase runs with the collector settled.
+        settle_collector()
         _, measure = PHASES[args.worker]
         print(json.dumps(measure(args.url, args.log, args.events, args.batch_size)))
         return

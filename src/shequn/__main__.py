@@ -1,3 +1,3 @@
-from shequn.cli.main import app
+from shequn.cli.main import main
 
-app(prog_name="shequn")
+main()

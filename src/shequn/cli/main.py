@@ -57,6 +57,7 @@ from shequn.engine.models import ActionRecord, ActionStatus, JobRecord, JobStatu
 from shequn.engine.rebuild import count_events, rebuild
 from shequn.engine.scheduler import run_due_jobs
 from shequn.group.service import schedule_announcements
+from shequn.kit.collector import settle_collector
 from shequn.kit.time import TimeError, parse_instant, utc_now, zone
 from shequn.member.phones import PhoneKeyError, sealing_key
 from shequn.org.changes import record_config_change, recut_daily_figures
@@ -423,3 +424,9 @@ def schedule_announce(
     for job in jobs:
         local = job.due_at.astimezone(zone(zone_name))
         console.print(f"scheduled 已安排 {job.id} at {local:%Y-%m-%d %H:%M} {zone_name}")
+
+
+def main() -> None:
+    """The `shequn` command: the process settles its collector once its code is loaded."""
+    settle_collector()
+    app(prog_name="shequn")
