@@ -5,8 +5,8 @@ default thresholds (700, 10, 10) the collector keeps promoting them and runs a f
 every second or so, each one walking every object the process holds: 18% of the time of a day
 of `brand-10k` went to the collector. Collecting the youngest generation every 50,000
 allocations and the older ones rarely, with the code loaded at start set aside for good,
-brings that to about 6% (bench/RESULTS.md).
-Garbage without cycles is freed at once either way; cycles are still collected, only later.
+brings that to about 6% (bench/RESULTS.md). Garbage without cycles is freed at once either
+way; cycles are still collected, only later.
 """
 
 import gc
