@@ -3,7 +3,9 @@
     .venv/bin/python bench/report_latency.py --groups 10000 --events 200000     # the target
     .venv/bin/python bench/report_latency.py --groups 200 --events 5000         # a smoke run
 
-The log is the synthetic one of bench/ingest.py, moved so its days end today. Each figure is
+The log is the synthetic one of bench/ingest.py, spread over the 30 days that end today (its
+events about 30 days / --events apart), so groups reach every lifecycle stage and the dead-group
+list has groups to revive. Each figure is
 the p50 and p95 of --repeat runs, and a ratio against a baseline measured in the same run on
 the same store (counting the org's events of the last 30 days), so machines compare. The
 chart is read from the daily table, as the dashboard reads it; `group_chart_30d_log` counts the
@@ -15,6 +17,7 @@ import json
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,7 +29,7 @@ from rich.table import Table
 from sqlalchemy import func, select, text
 
 from common import fresh_store, quantiles, timed
-from shequn.analytics.daily import table_group_days
+from shequn.analytics.daily import table_group_days, table_stages
 from shequn.analytics.service import report_group_days
 from shequn.app import create_app
 from shequn.config import Settings
@@ -42,6 +45,7 @@ from shequn.wiring import Shequn, open_shequn
 
 ORG = "bench"
 TIMEZONE = "Asia/Shanghai"
+LOG_DAYS = 30
 PASSWORD = "bench password"  # noqa: S105 - a throwaway login on a throwaway store
 console = Console(stderr=True)
 
@@ -67,10 +71,13 @@ def filled(url: str, log: Path) -> Shequn:
     return shequn
 
 
-def measure(shequn: Shequn, repeat: int) -> dict[str, dict[str, float]]:
+def measure(shequn: Shequn, repeat: int) -> tuple[dict[str, dict[str, float]], dict[str, int]]:
+    """The figures' latencies, and how many groups are in each lifecycle stage today."""
     today = local_day(utc_now(), TIMEZONE)
     since = order_key(utc_now() - timedelta(days=30), 0, 0)
     with shequn.sessions() as session:
+        census = Counter(str(found.stage) for found in
+                         table_stages(session, ORG, on=today, every_last_active=False).values())  # fmt: skip
         busiest = session.execute(
             select(EventRecord.group_id, func.count())
             .where(EventRecord.org == ORG, EventRecord.group_id.is_not(None))
@@ -124,7 +131,7 @@ def measure(shequn: Shequn, repeat: int) -> dict[str, dict[str, float]]:
         p50, p95 = quantiles(latencies)
         results[name] = {"p50_ms": round(p50, 1), "p95_ms": round(p95, 1),
                          "p50_ratio": round(p50 / base, 2), "p95_ratio": round(p95 / base, 2)}  # fmt: skip
-    return results
+    return results, dict(sorted(census.items()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -140,38 +147,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.store:
         shequn = open_shequn(Settings(database_url=args.store, action_log="", default_org=ORG))
         try:
-            return report(args, measure(shequn, args.repeat))
+            return report(args, *measure(shequn, args.repeat))
         finally:
             shequn.close()
-    # The log's days end today, so the pages' "last 7 / 14 days" hold its traffic.
-    start = datetime.now().astimezone() - timedelta(days=6)
+    # The log's 30 days end today, so the pages' "last 7 / 30 days" hold its traffic; it stops
+    # half a day short of now, as the gaps between events are random.
+    start = datetime.now().astimezone() - timedelta(days=LOG_DAYS)
+    gap = (LOG_DAYS - 0.5) * 86_400 / args.events
     with (
         tempfile.TemporaryDirectory() as folder,
-        fresh_store(args.postgres if args.backend == "postgresql" else None, Path(folder), "report") as url,
+        fresh_store(
+            args.postgres if args.backend == "postgresql" else None, Path(folder), "report"
+        ) as url,
     ):
         log = Path(folder) / "log.jsonl"
         write_jsonl(log, generate_events(events=args.events, groups=args.groups, org=ORG,
-                                         start=start))  # fmt: skip
+                                         start=start, mean_gap=gap))  # fmt: skip
         started = time.perf_counter()
         kept = f"sqlite:///{Path(args.keep).resolve()}" if args.keep else url
         shequn = filled(kept, log)
         console.print(f"ingested {args.events} events into {args.groups} groups in "
                       f"{time.perf_counter() - started:.1f} s", highlight=False)  # fmt: skip
         try:
-            results = measure(shequn, args.repeat)
+            results, stages = measure(shequn, args.repeat)
         finally:
             shequn.close()
-    return report(args, results)
+    return report(args, results, stages)
 
 
-def report(args: argparse.Namespace, results: dict[str, dict[str, float]]) -> int:
+def report(
+    args: argparse.Namespace, results: dict[str, dict[str, float]], stages: dict[str, int]
+) -> int:
     table = Table("figure", "p50 ms", "p95 ms", "p50 ×baseline", "p95 ×baseline")
     for name, found in results.items():
         table.add_row(name, f"{found['p50_ms']:.1f}", f"{found['p95_ms']:.1f}",
                       f"{found['p50_ratio']:.2f}", f"{found['p95_ratio']:.2f}")  # fmt: skip
     Console().print(table)
+    Console().print("groups by stage: " + ", ".join(f"{name} {count}" for name, count in stages.items()),
+                    highlight=False)  # fmt: skip
     summary: dict[str, Any] = {"backend": args.backend, "groups": args.groups,
-                               "events": args.events, "repeat": args.repeat, "results": results}  # fmt: skip
+                               "events": args.events, "repeat": args.repeat, "stages": stages,
+                               "results": results}  # fmt: skip
     print(json.dumps(summary))
     return 0
 

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import insert
 
-from shequn.analytics.daily import group_lines
+from shequn.analytics.daily import dead_lines, group_lines
 from shequn.analytics.insights import report_lifecycle
 from shequn.analytics.lifecycle import to_revive
 from shequn.app import create_app
@@ -113,6 +113,24 @@ def test_the_revive_list_is_the_dead_groups_with_members_most_first_as_the_log_s
     assert revived(client, "stage=dead&sort=name") == from_log
     assert revived(client, "stage=dead&q=quiet-3") == ["quiet-3"]
     assert revived(client, "stage=mature") == []
+
+
+def test_the_dead_page_and_its_revive_list_decide_stages_once_and_list_what_the_filter_lists(
+    shequn: Shequn, client: TestClient
+) -> None:
+    today = local_day(utc_now(), "Asia/Shanghai")
+    first = today - timedelta(days=6)
+    with shequn.sessions() as session:
+        for sort in ("members", "name", "stage", "gmv"):
+            for offset in range(4):
+                filtered = group_lines(session, "demo", first=first, last=today, stage="dead",
+                                       sort=sort, limit=1, offset=offset)  # fmt: skip
+                total, lines, revive = dead_lines(session, "demo", first=first, last=today,
+                                                  sort=sort, limit=1, offset=offset)  # fmt: skip
+                assert (total, lines) == filtered, (sort, offset)
+                assert [found.trend.group for found in revive] == ["quiet-5", "quiet-3"]
+        total, lines, revive = dead_lines(session, "demo", first=first, last=today, store="s2")
+    assert (total, lines, revive) == (0, [], [])
 
 
 def at_most_stock_bound_values(connection: sqlite3.Connection, _record: object) -> None:

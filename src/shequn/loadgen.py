@@ -98,8 +98,11 @@ class _Group:
 
 
 class _Generator:
-    def __init__(self, *, groups: int, seed: int, org: str, start: datetime) -> None:
+    def __init__(
+        self, *, groups: int, seed: int, org: str, start: datetime, mean_gap: float
+    ) -> None:
         self.rng = random.Random(seed)
+        self.mean_gap = mean_gap
         self.org = org
         self.clock = start
         self.stores = groups // 30 + 1
@@ -127,7 +130,7 @@ class _Generator:
         }
 
     def tick(self) -> datetime:
-        seconds = self.rng.expovariate(1.0 / MEAN_GAP_SECONDS)
+        seconds = self.rng.expovariate(1.0 / self.mean_gap)
         self.clock += timedelta(seconds=round(seconds))
         return self.clock
 
@@ -356,11 +359,16 @@ def generate_events(
     seed: int = 1,
     org: str = "bench",
     start: datetime | None = None,
+    mean_gap: float = MEAN_GAP_SECONDS,
 ) -> Iterator[dict[str, Any]]:
-    """Yield exactly `events` contract events: groups set up with members first, then traffic."""
+    """Yield exactly `events` contract events: groups set up with members first, then traffic,
+    `mean_gap` seconds apart on average (so the log spans about events × mean_gap seconds)."""
     if events <= 0 or groups <= 0:
         return
-    generator = _Generator(groups=groups, seed=seed, org=org, start=start or DEFAULT_START)
+    if mean_gap <= 0:
+        raise ValueError(f"mean_gap: {mean_gap} is not a positive number of seconds")
+    generator = _Generator(groups=groups, seed=seed, org=org, start=start or DEFAULT_START,
+                           mean_gap=mean_gap)  # fmt: skip
     initial = min(MAX_INITIAL_MEMBERS, int(events / groups * INITIAL_MEMBER_SHARE / 2))
     produced = 0
     for index in range(groups):

@@ -547,53 +547,68 @@ def table_stages(
     """report_lifecycle, from the daily table: every undismissed group's stage on `on`; without
     `every_last_active`, only dead groups (the revive list) get their last activity."""
     only = None if groups is None else sorted(groups)
-    return _stages(session, org, on=on, only=only, conditions=[],
-                   every_last_active=every_last_active)  # fmt: skip
-
-
-def groups_to_revive(
-    session: Session,
-    org: str,
-    *,
-    on: date,
-    scope: Collection[str] | None = None,
-    needle: str = "",
-    store: str = "",
-) -> list[GroupStage]:
-    """to_revive over the groups group_lines lists for the needle and store: the dead ones
-    with members, most members first."""
-    stages = _stages(session, org, on=on, only=None, conditions=_matching(scope, needle, store),
-                     stage=Stage.DEAD)  # fmt: skip
-    return to_revive(stages.values())
-
-
-def _stages(
-    session: Session,
-    org: str,
-    *,
-    on: date,
-    only: Sequence[str] | None,
-    conditions: list[ColumnElement[bool]],
-    stage: Stage | None = None,
-    every_last_active: bool = True,
-) -> dict[str, GroupStage]:
-    timezone = org_timezone(session, org)
-    first, last = window_of(on)
-    count = (last - first).days + 1
-    recent = count - RECENT_DAYS
     staging = _staging(session, org, on=on, only=only)
     query = select(
         Group.id, Group.name, Group.store, Group.owner, Group.first_seen_at,
         staging.members.label("members"), *[staging.sums[name].label(name) for name in SUMS],
         staging.stage.label("stage"),
-    ).where(Group.org == org, Group.dismissed_at.is_(None), *conditions)  # fmt: skip
+    ).where(Group.org == org, Group.dismissed_at.is_(None))  # fmt: skip
     if only is not None:
         query = query.where(Group.id.in_(only))
-    if stage is not None:
-        query = query.where(staging.stage == str(stage))
-    query = staging.onto(query).order_by(Group.id)
+    rows = session.execute(staging.onto(query).order_by(Group.id)).mappings().all()
+    return _group_stages(session, org, rows, on=on, every_last_active=every_last_active)
+
+
+def dead_lines(
+    session: Session,
+    org: str,
+    *,
+    first: date,
+    last: date,
+    scope: Collection[str] | None = None,
+    needle: str = "",
+    store: str = "",
+    sort: str = "gmv",
+    limit: int | None = None,
+    offset: int = 0,
+) -> tuple[int, list[GroupLine], list[GroupStage]]:
+    """group_lines filtered to the groups dead on `last`, with their revive list (to_revive of
+    them): one query decides the stages for both, as deciding them is most of the list's cost.
+    Every dead group's row comes back (the revive list needs them all); the page is a slice."""
+    if sort not in LINE_SORTS:
+        raise ValueError(f"sort: {sort!r} is none of {', '.join(LINE_SORTS)}")
+    staging = _staging(session, org, on=last)
+    query = staging.onto(_lines_query(session, org, first=first, last=last, sort=sort))
+    query = query.add_columns(
+        Group.first_seen_at, staging.stage.label("stage"),
+        *[staging.sums[name].label(name) for name in SUMS],
+    )  # fmt: skip
+    query = query.where(*_matching(scope, needle, store), staging.stage == str(Stage.DEAD))
+    rows = session.execute(query.order_by(*_line_order(query, sort, staging))).mappings().all()
+    shown = rows[offset:] if limit is None else rows[offset : offset + limit]
+    lines = fill_distinct(session, org, [_line(row) for row in shown], first=first, last=last)
+    peopled = [row for row in rows if int(row["members"]) > 0]
+    revive = to_revive(_group_stages(session, org, peopled, on=last, every_last_active=True).values())  # fmt: skip
+    return len(rows), lines, revive
+
+
+def _group_stages(
+    session: Session,
+    org: str,
+    rows: Sequence[Mapping[Any, Any]],
+    *,
+    on: date,
+    every_last_active: bool,
+) -> dict[str, GroupStage]:
+    """GroupStage of each row staged by _staging (id, name, store, owner, first_seen_at,
+    members, SUMS and stage); without `every_last_active`, only dead groups get their last
+    activity."""
+    timezone = org_timezone(session, org)
+    first, last = window_of(on)
+    count = (last - first).days + 1
+    recent = count - RECENT_DAYS
     decided = []
-    for row in session.execute(query).mappings():
+    for row in rows:
         seen = local_day(row["first_seen_at"], timezone)
         sums = {name: int(row[name]) for name in SUMS}
         trend = _trend(row["id"], seen, (seen - first).days, count, recent, int(row["members"]),

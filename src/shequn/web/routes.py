@@ -13,8 +13,8 @@ from shequn.analytics.campaigns import k_factor, seed_members
 from shequn.analytics.daily import (
     GroupLine,
     day_totals,
+    dead_lines,
     group_lines,
-    groups_to_revive,
     table_group_days,
 )
 from shequn.analytics.insights import table_heatmap
@@ -212,15 +212,18 @@ def group_list(
         scope = None if staff.is_org_wide else sorted(visible_groups(session, staff))
         stores = stores_of(session, staff.org, scope)
         whole = format == "csv"
-        total, lines = group_lines(session, staff.org, first=today - timedelta(days=6),
-                                   last=today, scope=scope, needle=q, store=store, stage=stage,
-                                   sort=key, limit=None if whole else PAGE_SIZE,
-                                   offset=0 if whole else (page_number - 1) * PAGE_SIZE)  # fmt: skip
+        first, limit = today - timedelta(days=6), None if whole else PAGE_SIZE
+        offset = 0 if whole else (page_number - 1) * PAGE_SIZE
         revive = []
-        if stage == Stage.DEAD and not whole:
-            found = groups_to_revive(session, staff.org, on=today, scope=scope, needle=q,
-                                     store=store)  # fmt: skip
+        if stage == Stage.DEAD:
+            total, lines, found = dead_lines(session, staff.org, first=first, last=today,
+                                             scope=scope, needle=q, store=store, sort=key,
+                                             limit=limit, offset=offset)  # fmt: skip
             revive = [dead.as_json() for dead in found]
+        else:
+            total, lines = group_lines(session, staff.org, first=first, last=today, scope=scope,
+                                       needle=q, store=store, stage=stage, sort=key, limit=limit,
+                                       offset=offset)  # fmt: skip
     listed = [listing(line) for line in lines]
     if whole:
         exported = [{**item, "gmv": item["gmv_text"]} for item in listed]
