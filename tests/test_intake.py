@@ -2,9 +2,11 @@
 
 import json
 
+import pytest
 from sqlalchemy import func, select
 
 from shequn.commerce.models import Order, Refund
+from shequn.engine import rebuild as rebuild_module
 from shequn.engine.models import EventRecord, IntakeBatch
 from shequn.engine.rebuild import rebuild
 from shequn.group.models import Group, Staff, Store
@@ -246,6 +248,18 @@ def test_rebuild_reproduces_the_state_exactly(shequn: Shequn) -> None:
     live = state_of(shequn)
     assert rebuilt(shequn) == live
     assert sum(len(rows) for rows in live.values()) > 20
+
+
+def test_a_rebuild_replays_a_log_longer_than_a_page_a_page_at_a_time(
+    shequn: Shequn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 13 events in pages of 3: the session is emptied after each page, mid-log.
+    monkeypatch.setattr(rebuild_module, "REPLAY_BATCH", 3)
+    ingest(shequn, [group_created(), *joins(10), *leaves([0, 1])])
+    live = state_of(shequn)
+    with shequn.sessions.begin() as session:
+        assert rebuild(session, shequn.registry, now=utc_now()) == 13
+    assert state_of(shequn) == live
 
 
 def test_the_first_join_keeps_the_first_inviter_and_channel(shequn: Shequn) -> None:

@@ -28,18 +28,18 @@ def rebuild(
     for table in reversed(registry.projection_tables):
         session.execute(delete(table))
     replayed = 0
-    chunk: list[EventRecord] = []
-    rows = session.scalars(
-        select(EventRecord).order_by(EventRecord.key).execution_options(yield_per=REPLAY_BATCH)
-    )
-    for record in rows:
-        chunk.append(record)
-        if len(chunk) >= REPLAY_BATCH:
-            replayed += _replay(session, registry, chunk, now, on_progress)
-            chunk = []
-    if chunk:
+    after: str | None = None
+    while True:
+        # A page at a time, each its own query after the last key: a replay empties the
+        # session after every page, which a result still being iterated cannot outlive.
+        page = select(EventRecord).order_by(EventRecord.key).limit(REPLAY_BATCH)
+        if after is not None:
+            page = page.where(EventRecord.key > after)
+        chunk = list(session.scalars(page))
+        if not chunk:
+            return replayed
+        after = chunk[-1].key
         replayed += _replay(session, registry, chunk, now, on_progress)
-    return replayed
 
 
 def _replay(
