@@ -17,10 +17,13 @@ from shequn.analytics.daily import (
 )
 from shequn.analytics.insights import report_lifecycle
 from shequn.analytics.models import GroupDayFigures
+from shequn.analytics.projection import recut_days
 from shequn.analytics.service import report_group_days, report_group_range
 from shequn.cli.main import app
 from shequn.engine.rebuild import rebuild
 from shequn.kit.time import utc_now
+from shequn.org.changes import change_settings
+from shequn.org.service import save_org
 from shequn.wiring import Shequn
 from tests.conftest import empty_store, event, ingest, state_of
 from tests.test_analytics import joined, left, paid, posted, reacted, refunded, upserted
@@ -212,3 +215,60 @@ def test_moving_the_org_to_another_zone_re_cuts_its_days_and_a_bare_update_keeps
     kept = runner.invoke(app, ["org", "create", "demo", "--name", "演示", *db])
     assert kept.exit_code == 0, kept.output
     assert "(UTC)" in kept.output
+
+
+DAY_TABLES = ("group_daily_figures", "group_hourly_activity", "org_hourly_activity")
+
+
+def day_tables(shequn: Shequn) -> dict[str, list[tuple[Any, ...]]]:
+    state = state_of(shequn)
+    return {name: state[name] for name in DAY_TABLES}
+
+
+def of_org(tables: dict[str, list[tuple[Any, ...]]], org: str) -> dict[str, list[tuple[Any, ...]]]:
+    # Every day table's rows start with their org.
+    return {name: [row for row in rows if row[0] == org] for name, rows in tables.items()}
+
+
+def test_a_move_to_another_zone_re_cuts_only_that_org_as_a_rebuild_would_cut_it(
+    shequn: Shequn,
+) -> None:
+    other = [{**item, "id": f"other-{item['id']}", "org": "other"} for item in LOG]
+    with shequn.sessions.begin() as session:
+        for org in ("demo", "other"):
+            save_org(session, org, name=None, timezone="Asia/Shanghai", settings=None,
+                     now=utc_now())  # fmt: skip
+    ingest(shequn, LOG + other)
+    before = day_tables(shequn)
+    with shequn.sessions.begin() as session:
+        # Kathmandu is UTC+05:45: Beijing's 00:00-02:14 falls on the day before there.
+        change = change_settings(session, "demo", {"timezone": "Asia/Kathmandu"}, by="boss",
+                                 now=utc_now())  # fmt: skip
+    assert change.recut
+    recut = day_tables(shequn)
+    assert of_org(recut, "other") == of_org(before, "other")
+    assert of_org(recut, "demo") != of_org(before, "demo")
+    with shequn.sessions.begin() as session:
+        rebuild(session, shequn.registry, now=utc_now())
+    assert day_tables(shequn) == recut
+    assert table_rows(shequn, D0 - timedelta(days=1)) == log_rows(shequn, D0 - timedelta(days=1))
+
+
+def test_a_re_cut_holds_an_org_s_months_in_passes_and_keeps_no_empty_day(shequn: Shequn) -> None:
+    # Joins two months apart, a leave the next day: more days than one pass counts.
+    log = [upserted("g1", "2020-09-01T10:00:00"), joined("a", "2020-09-01T10:00:00"),
+           joined("b", "2020-11-06T23:30:00"), left("b", "2020-11-07T00:30:00", "quit")]  # fmt: skip
+    with shequn.sessions.begin() as session:
+        save_org(session, "demo", name=None, timezone="Asia/Shanghai", settings=None,
+                 now=utc_now())  # fmt: skip
+    ingest(shequn, log)
+    with shequn.sessions.begin() as session:
+        save_org(session, "demo", name=None, timezone="UTC", settings=None, now=utc_now())
+        assert recut_days(session, "demo") == 2
+    with shequn.sessions() as session:
+        days = session.execute(
+            select(GroupDayFigures.day, GroupDayFigures.joins, GroupDayFigures.leaves)
+            .order_by(GroupDayFigures.day)
+        ).all()  # fmt: skip
+    # In Beijing b left on the 7th; in UTC b's join (15:30) and leave (16:30) are both the 6th.
+    assert days == [(date(2020, 9, 1), 1, 0), (date(2020, 11, 6), 1, 1)]

@@ -321,7 +321,7 @@ def patch_settings(
     shequn = shequn_of(request)
     with shequn.sessions.begin() as session:
         try:
-            change = change_settings(session, shequn.registry, org, changes, by=by, now=utc_now())
+            change = change_settings(session, org, changes, by=by, now=utc_now())
         except SettingRefused as error:
             raise refused(error) from None
         found = session.get(OrgRecord, org)

@@ -28,7 +28,16 @@ from shequn.analytics.models import (
     GroupHourlyActivity,
     OrgHourlyActivity,
 )
-from shequn.analytics.rules import ACTIVE_TYPES, KICKED, POSTED
+from shequn.analytics.rules import (
+    ACTIVE_TYPES,
+    KICKED,
+    POSTED,
+    Sales,
+    Traffic,
+    day_bounds,
+    days_of,
+)
+from shequn.analytics.service import daily_tallies
 from shequn.commerce.models import Order, Refund
 from shequn.contract import PAYLOADS, OrderPaid, OrderRefunded
 from shequn.db import upsert_adding
@@ -51,6 +60,8 @@ ADDED = ("joins", "leaves", "kicked", "messages", "speakers", "active")
 SALES = ("orders", "buyers", "items", "gmv", "refunds")
 MEMO = ("analytics.group_days",)
 PAIRS_PER_QUERY = 2000
+# Days counted per pass when an org's days are cut again: bounds the memory a pass holds.
+RECUT_DAYS = 31
 REACTED = "reaction.added"
 
 Key = tuple[str, str, date]
@@ -423,13 +434,15 @@ def _drop_empty(context: Context, keys: set[Key]) -> None:
             )
 
 
-def fill_hourly_activity(session: Session) -> int:
-    """Count the hourly tables from the log, one UTC day of events at a time (a store upgraded
-    from before they were kept; cheaper than a rebuild). Returns the events counted."""
-    session.execute(delete(HOURLY))
-    session.execute(delete(ORG_HOURLY))
+def fill_hourly_activity(session: Session, org: str | None = None) -> int:
+    """Count the hourly tables from the log (`org`: only its own), one UTC day of events at a
+    time: for a store upgraded from before they were kept, or an org moved to another zone;
+    cheaper than a rebuild. Returns the events counted."""
+    mine = [] if org is None else [EventRecord.org == org]
+    session.execute(delete(HOURLY).where(*([] if org is None else [HOURLY.c.org == org])))
+    session.execute(delete(ORG_HOURLY).where(*([] if org is None else [ORG_HOURLY.c.org == org])))
     zones = {org: zone(timezone) for org, timezone in session.execute(select(Org.id, Org.timezone))}
-    active = and_(EventRecord.type.in_(ACTIVE), EventRecord.group_id.is_not(None))
+    active = and_(EventRecord.type.in_(ACTIVE), EventRecord.group_id.is_not(None), *mine)
     first, last = session.execute(
         select(func.min(EventRecord.key), func.max(EventRecord.key)).where(active)
     ).one()
@@ -440,21 +453,75 @@ def fill_hourly_activity(session: Session) -> int:
     while order_key(day, 0, 0) <= last:
         following = day + timedelta(days=1)
         hours: dict[HourKey, list[int]] = {}
-        for org, group, at, kind in session.execute(
+        for at_org, group, at, kind in session.execute(
             select(EventRecord.org, EventRecord.group_id, EventRecord.at, EventRecord.type).where(
                 active,
                 EventRecord.key >= order_key(day, 0, 0),
                 EventRecord.key < order_key(following, 0, 0),
             )
         ):
-            local = at.astimezone(zones.get(org) or zone(DEFAULT_TIMEZONE))
-            counts = hours.setdefault((org, cast(str, group), local.date(), local.hour), [0, 0])
+            local = at.astimezone(zones.get(at_org) or zone(DEFAULT_TIMEZONE))
+            counts = hours.setdefault((at_org, cast(str, group), local.date(), local.hour), [0, 0])
             counts[0 if kind == POSTED else 1] += 1
             counted += 1
         if hours:
             _add_hours(session, hours)
         day = following
     return counted
+
+
+def recut_days(session: Session, org: str) -> int:
+    """Cut one org's daily and hourly figures again at its local midnights (after it moved to
+    another zone): counted from its log, stints and orders, RECUT_DAYS at a time, as a rebuild
+    would leave them, without replaying anything else or touching other orgs. Returns the
+    daily rows written."""
+    timezone = session.execute(select(Org.timezone).where(Org.id == org)).scalar_one()
+    session.execute(delete(FIGURES).where(FIGURES.c.org == org))
+    fill_hourly_activity(session, org)
+    span = _moments(session, org)
+    if span is None:
+        return 0
+    first, last = (local_day(moment, timezone) for moment in span)
+    written = 0
+    while first <= last:
+        days = days_of(first, min(last, first + timedelta(days=RECUT_DAYS - 1)))
+        tallies = daily_tallies(session, org, day_bounds(days, timezone), opening=False)
+        leaves, kicked = tallies.leaves_and_kicks()
+        rows = []
+        for key in sorted(tallies.counted(), key=lambda key: (key[0] or "", key[1])):
+            traffic, sales = tallies.traffic.get(key, Traffic()), tallies.sales.get(key, Sales())
+            counts = {
+                "joins": tallies.joins.get(key, 0), "leaves": leaves[key], "kicked": kicked[key],
+                "messages": traffic.messages, "speakers": traffic.speakers,
+                "active": traffic.active, "orders": sales.orders, "buyers": sales.buyers,
+                "items": sales.items, "gmv": sales.gmv, "refunds": tallies.refunds.get(key, 0),
+            }  # fmt: skip
+            # As the projection keeps them: a row with nothing counted is not kept.
+            if any(counts.values()):
+                group, index = key
+                rows.append({"org": org, "group_id": NO_GROUP if group is None else group,
+                             "day": days[index], **counts})  # fmt: skip
+        if rows:
+            session.execute(FIGURES.insert(), rows)
+        written += len(rows)
+        first = days[-1] + timedelta(days=1)
+    return written
+
+
+def _moments(session: Session, org: str) -> tuple[datetime, datetime] | None:
+    """The earliest and latest moment anything of the org's figures happened at, or None."""
+    queries = [
+        select(func.min(EventRecord.at), func.max(EventRecord.at)).where(EventRecord.org == org),
+        select(func.min(Order.paid_at), func.max(Order.paid_at)).where(Order.org == org),
+        select(func.min(Refund.refunded_at), func.max(Refund.refunded_at)).where(Refund.org == org),
+        select(func.min(Membership.joined_at), func.max(Membership.left_at)).where(
+            Membership.org == org
+        ),
+    ]
+    found: list[datetime] = [
+        moment for query in queries for moment in session.execute(query).one() if moment is not None
+    ]
+    return (min(found), max(found)) if found else None
 
 
 GROUP_DAYS = Projection(

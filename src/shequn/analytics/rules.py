@@ -158,6 +158,14 @@ class DailyTallies:
         found.update((group, day) for group, day, _ in self.exits)
         return found
 
+    def leaves_and_kicks(self) -> tuple[dict[DayKey, int], dict[DayKey, int]]:
+        """Exits per (group, day): those who left (quit or unknown), and those kicked."""
+        leaves: dict[DayKey, int] = defaultdict(int)
+        kicked: dict[DayKey, int] = defaultdict(int)
+        for (group, index, reason), count in self.exits.items():
+            (kicked if reason == KICKED else leaves)[(group, index)] += count
+        return leaves, kicked
+
 
 COLUMNS = (
     "group", "day", "members_start", "members_end", "joins", "leaves", "kicked", "exit_rate",
@@ -224,10 +232,7 @@ def group_days(
     # A refund after a group's dismissal still shows, on a row of its own.
     by_group = {span.group: span for span in spans}
     counted = tallies.counted()
-    leaves: dict[DayKey, int] = defaultdict(int)
-    kicked: dict[DayKey, int] = defaultdict(int)
-    for (group, index, reason), count in tallies.exits.items():
-        (kicked if reason == KICKED else leaves)[(group, index)] += count
+    leaves, kicked = tallies.leaves_and_kicks()
     groups: set[GroupKey] = {*by_group, *(group for group, _ in counted)}
     rows = []
     for group in sorted(groups, key=lambda group: (group is None, group or "")):

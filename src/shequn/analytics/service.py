@@ -121,15 +121,28 @@ def report_group_days(
     only = None if group is None and groups is None else sorted({group} if group else groups or ())
     days = days_of(first, last)
     bounds = day_bounds(days, timezone)
-    tallies = DailyTallies(
-        opening=_members_at(session, org, bounds[0], only=only),
+    tallies = daily_tallies(session, org, bounds, only=only)
+    return group_days(days, bounds, _spans(session, org, bounds, only=only), tallies)
+
+
+def daily_tallies(
+    session: Session,
+    org: str,
+    bounds: Sequence[datetime],
+    *,
+    only: Sequence[str] | None = None,
+    opening: bool = True,
+) -> DailyTallies:
+    """What was counted per group (`only`: of those) and day between consecutive `bounds`,
+    from the log, the stints and the orders; without `opening`, no members at the start."""
+    return DailyTallies(
+        opening=_members_at(session, org, bounds[0], only=only) if opening else {},
         joins=_joins(session, org, bounds, only=only),
         exits=_exits(session, org, bounds, only=only),
         traffic=_traffic(session, org, bounds, only=only),
         sales=_sales(session, org, bounds, only=only),
         refunds=_refunds(session, org, bounds, only=only),
     )
-    return group_days(days, bounds, _spans(session, org, bounds, only=only), tallies)
 
 
 def _spans(

@@ -280,7 +280,7 @@ def org_create(
         console.print(
             f"{'created 已创建' if created else 'updated 已更新'} org [bold]{org.id}[/] ({org.timezone})"
         )
-        if recut_daily_figures(session, shequn.registry, was=was, timezone=chosen, now=utc_now()):
+        if recut_daily_figures(session, org_id, was=was, timezone=chosen):
             console.print(f"time zone {was} → {chosen}: re-cut daily figures 已按新时区重算")
 
 

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shequn.engine.rebuild import count_events, rebuild
-from shequn.engine.registry import Registry
+from shequn.analytics.projection import recut_days
+from shequn.engine.models import EventRecord
 from shequn.kit.time import utc_now
 from shequn.org.models import Org, StaffAuditEntry
 from shequn.org.rules import ORG_FIELDS, check_changes
@@ -99,14 +100,15 @@ def record_config_change(
     return diff
 
 
-def recut_daily_figures(
-    session: Session, registry: Registry, *, was: str | None, timezone: str, now: datetime
-) -> bool:
-    """Daily figures are cut at the org's local midnight: an org with events that moved to
-    another zone has them cut again (a rebuild, in the caller's transaction). Whether it did."""
-    if was is None or was == timezone or not count_events(session):
+def recut_daily_figures(session: Session, org: str, *, was: str | None, timezone: str) -> bool:
+    """Daily figures are cut at the org's local midnight: an org that moved to another zone
+    has its own cut again, in the caller's transaction (recut_days). Whether it was."""
+    if was is None or was == timezone:
         return False
-    rebuild(session, registry, now=now)
+    logged = session.scalar(select(EventRecord.key).where(EventRecord.org == org).limit(1))
+    if logged is None:
+        return False
+    recut_days(session, org)
     return True
 
 
@@ -119,7 +121,6 @@ class SettingsChange:
 
 def change_settings(
     session: Session,
-    registry: Registry,
     org_id: str,
     changes: Mapping[str, Any],
     *,
@@ -141,7 +142,7 @@ def change_settings(
     settings = {name: value for name, value in checked.items() if name not in ORG_FIELDS}
     saved, _ = save_org(session, org_id, name=checked.get("name"),
                         timezone=checked.get("timezone", was), settings=settings, now=now)  # fmt: skip
-    recut = recut_daily_figures(session, registry, was=was, timezone=saved.timezone, now=now)
+    recut = recut_daily_figures(session, org_id, was=was, timezone=saved.timezone)
     return SettingsChange(diff=diff, recut=recut)
 
 

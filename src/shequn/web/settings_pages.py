@@ -205,7 +205,7 @@ def _save(request: Request, visit: Visit, form: Mapping[str, str]) -> SettingsCh
     try:
         with shequn.sessions.begin() as session:
             changes = changes_of(form, in_force(_org_of(session, visit)))
-            return change_settings(session, shequn.registry, visit.staff.org, changes,
+            return change_settings(session, visit.staff.org, changes,
                                    by=visit.staff.username, now=utc_now())  # fmt: skip
     except SettingRefused as error:
         # Nothing was saved: the form comes back as typed, the bad field named.
