@@ -438,11 +438,14 @@ def fill_hourly_activity(session: Session, org: str | None = None) -> int:
     """Count the hourly tables from the log (`org`: only its own), one UTC day of events at a
     time: for a store upgraded from before they were kept, or an org moved to another zone;
     cheaper than a rebuild. Returns the events counted."""
-    mine = [] if org is None else [EventRecord.org == org]
-    session.execute(delete(HOURLY).where(*([] if org is None else [HOURLY.c.org == org])))
-    session.execute(delete(ORG_HOURLY).where(*([] if org is None else [ORG_HOURLY.c.org == org])))
-    zones = {org: zone(timezone) for org, timezone in session.execute(select(Org.id, Org.timezone))}
-    active = and_(EventRecord.type.in_(ACTIVE), EventRecord.group_id.is_not(None), *mine)
+    def owned(column: Any) -> list[Any]:
+        return [] if org is None else [column == org]
+
+    session.execute(delete(HOURLY).where(*owned(HOURLY.c.org)))
+    session.execute(delete(ORG_HOURLY).where(*owned(ORG_HOURLY.c.org)))
+    zones = {owner: zone(timezone) for owner, timezone in session.execute(select(Org.id, Org.timezone))}  # fmt: skip
+    active = and_(EventRecord.type.in_(ACTIVE), EventRecord.group_id.is_not(None),
+                  *owned(EventRecord.org))  # fmt: skip
     first, last = session.execute(
         select(func.min(EventRecord.key), func.max(EventRecord.key)).where(active)
     ).one()
