@@ -19,7 +19,7 @@ def test_upgrading_an_up_to_date_store_changes_nothing(shequn: Shequn) -> None:
     upgrade(shequn.engine)
     with shequn.engine.connect() as connection:
         context = MigrationContext.configure(connection)
-        assert context.get_current_revision() == "0023"
+        assert context.get_current_revision() == "0024"
 
 
 def test_a_store_upgraded_past_the_daily_table_has_it_filled_from_its_log(

@@ -1,5 +1,6 @@
 """HTTP: the event intake and the outbox, behind org-scoped bearer tokens."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -24,10 +25,10 @@ from shequn.member.service import (
     tags_of,
 )
 from shequn.org.changes import change_settings, visible_settings
-from shequn.org.models import ApiToken
 from shequn.org.models import Org as OrgRecord
 from shequn.org.rules import SettingRefused
-from shequn.org.service import hash_token, org_of_token
+from shequn.org.scopes import Scope, allows, shown
+from shequn.org.service import token_of
 from shequn.wiring import Shequn
 
 router = APIRouter(prefix="/api/v1")
@@ -68,24 +69,55 @@ def shequn_of(request: Request) -> Shequn:
     return app_state
 
 
-def authorised_org(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+@dataclass(frozen=True)
+class Caller:
+    """Who a request's bearer token speaks for: its org, its name and its scopes."""
+
+    org: str
+    name: str
+    scopes: str
+
+
+def token_caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
     if authorization is None or not authorization.lower().startswith("bearer "):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing token: send 'Authorization: Bearer <token>' (shequn token create --org ORG)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    shequn = shequn_of(request)
-    with shequn.sessions() as session:
-        org = org_of_token(session, authorization[7:].strip())
-    if org is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "unknown token", headers={"WWW-Authenticate": "Bearer"}
-        )
-    return org
+    with shequn_of(request).sessions() as session:
+        found = token_of(session, authorization[7:].strip())
+        if found is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "unknown token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return Caller(org=found.org, name=found.name, scopes=found.scopes)
 
 
-Org = Annotated[str, Depends(authorised_org)]
+def scoped(scope: Scope) -> Any:
+    """A dependency giving the token's org when the token has the scope, else 403 naming it."""
+
+    def org_of(caller: Annotated[Caller, Depends(token_caller)]) -> str:
+        if not allows(caller.scopes, scope):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"token {caller.name!r} lacks the scope {scope.value!r}; it has "
+                f"{', '.join(shown(caller.scopes))} "
+                f"(shequn token create --org {caller.org} --scope {scope.value})",
+            )
+        return caller.org
+
+    return Depends(org_of)
+
+
+# The org of a token with the scope each route needs (shequn.org.scopes).
+EventsOrg = Annotated[str, scoped(Scope.EVENTS)]
+ReadOrg = Annotated[str, scoped(Scope.READ)]
+MemberOrg = Annotated[str, scoped(Scope.MEMBER)]
+OperateOrg = Annotated[str, scoped(Scope.OPERATE)]
+SettingsOrg = Annotated[str, scoped(Scope.SETTINGS)]
 
 EVENTS_BODY = {
     "requestBody": {
@@ -113,7 +145,7 @@ async def read_body(request: Request, *, limit: int) -> bytes:
 
 
 @router.post("/events", response_model=IngestOut, openapi_extra=EVENTS_BODY)
-async def post_events(request: Request, org: Org) -> IngestOut:
+async def post_events(request: Request, org: EventsOrg) -> IngestOut:
     """Take in events; the token's org is the default and the only one that may be written."""
     shequn = shequn_of(request)
     body = await read_body(request, limit=shequn.settings.max_body_bytes)
@@ -124,7 +156,7 @@ async def post_events(request: Request, org: Org) -> IngestOut:
 
 @router.get("/outbox", response_model=list[ActionOut])
 def list_outbox(
-    request: Request, org: Org, state: ActionStatus | None = None, limit: int = 100
+    request: Request, org: ReadOrg, state: ActionStatus | None = None, limit: int = 100
 ) -> list[ActionOut]:
     shequn = shequn_of(request)
     with shequn.sessions() as session:
@@ -158,7 +190,7 @@ def _instant(name: str, text: str | None) -> datetime | None:
 @router.get("/reports/invites", response_model=list[InviterOut])
 def report_invites(
     request: Request,
-    org: Org,
+    org: ReadOrg,
     group: str | None = None,
     since: Annotated[str | None, Query(alias="from")] = None,
     until: Annotated[str | None, Query(alias="to")] = None,
@@ -182,7 +214,7 @@ class RouteOut(BaseModel):
 
 
 @router.post("/livecodes/{code}/next", response_model=RouteOut)
-def next_of_live_code(request: Request, org: Org, code: str) -> RouteOut:
+def next_of_live_code(request: Request, org: MemberOrg, code: str) -> RouteOut:
     """The group the next newcomer of a live code goes to; with every group full, `group` is
     null and `task` names the operator task raised to open the next one."""
     shequn = shequn_of(request)
@@ -221,16 +253,10 @@ class TagsOut(BaseModel):
     tags: list[str]
 
 
-def api_caller(org: Org, authorization: Annotated[str, Header()], request: Request) -> str:
+def api_caller(caller: Annotated[Caller, Depends(token_caller)]) -> str:
     """Who the staff log names for a change made with a token: api:<the token's name>."""
-    with shequn_of(request).sessions() as session:
-        name = session.scalar(
-            select(ApiToken.name).where(
-                ApiToken.token_hash == hash_token(authorization[7:].strip())
-            )
-        )
     # A log label: a token name may be longer than the staff log's username column holds.
-    return f"api:{name}"[:BY_LENGTH]
+    return f"api:{caller.name}"[:BY_LENGTH]
 
 
 def _tag(request: Request, org: str, member: str, *, by: str, add: list[str],
@@ -246,7 +272,7 @@ def _tag(request: Request, org: str, member: str, *, by: str, add: list[str],
 
 
 @router.get("/members/{member}/tags", response_model=TagsOut)
-def get_member_tags(request: Request, org: Org, member: str) -> TagsOut:
+def get_member_tags(request: Request, org: ReadOrg, member: str) -> TagsOut:
     """A member's tags, as `shequn member tags --json` prints them."""
     with shequn_of(request).sessions() as session:
         try:
@@ -257,7 +283,7 @@ def get_member_tags(request: Request, org: Org, member: str) -> TagsOut:
 
 @router.post("/members/{member}/tags", response_model=TagsOut)
 def add_member_tags(
-    request: Request, org: Org, member: str, body: TagsIn,
+    request: Request, org: OperateOrg, member: str, body: TagsIn,
     by: Annotated[str, Depends(api_caller)],
 ) -> TagsOut:  # fmt: skip
     """Adds the tags; a bad one refuses them all (422). Logged under the token's name."""
@@ -266,7 +292,7 @@ def add_member_tags(
 
 @router.delete("/members/{member}/tags", response_model=TagsOut)
 def remove_member_tags(
-    request: Request, org: Org, member: str, tag: Annotated[list[str], Query(min_length=1)],
+    request: Request, org: OperateOrg, member: str, tag: Annotated[list[str], Query(min_length=1)],
     by: Annotated[str, Depends(api_caller)],
 ) -> TagsOut:  # fmt: skip
     """Removes the tags given as `?tag=…` (repeatable). Logged under the token's name."""
@@ -301,7 +327,7 @@ def refused(error: SettingRefused) -> HTTPException:
 
 
 @router.get("/settings", response_model=SettingsOut)
-def get_settings(request: Request, org: Org) -> SettingsOut:
+def get_settings(request: Request, org: ReadOrg) -> SettingsOut:
     """The org's name, time zone and settings; webhook secrets only counted."""
     with shequn_of(request).sessions() as session:
         found = session.get(OrgRecord, org)
@@ -312,7 +338,7 @@ def get_settings(request: Request, org: Org) -> SettingsOut:
 
 @router.patch("/settings", response_model=SettingsChangeOut)
 def patch_settings(
-    request: Request, org: Org, changes: Annotated[dict[str, Any], Body()],
+    request: Request, org: SettingsOrg, changes: Annotated[dict[str, Any], Body()],
     by: Annotated[str, Depends(api_caller)],
 ) -> SettingsChangeOut:  # fmt: skip
     """Changes the settings given, checked as the command line checks them; one bad value

@@ -63,6 +63,7 @@ from shequn.member.phones import PhoneKeyError, sealing_key
 from shequn.org.changes import record_config_change, recut_daily_figures
 from shequn.org.models import Org
 from shequn.org.rules import SettingRefused, check_changes
+from shequn.org.scopes import NAMES, ScopeError, parse_scopes, shown
 from shequn.org.service import UnknownOrg, create_first_token, create_token, save_org
 
 app = typer.Typer(
@@ -301,13 +302,26 @@ def token_create(
     org: Annotated[str, typer.Option(help="The org the token writes for.")],
     db: DbOption = None,
     name: Annotated[str, typer.Option(help="A label to tell tokens apart.")] = "api",
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            help=f"What it may do, repeatable or comma-separated: {', '.join(NAMES)}; "
+            "none given: all (权限范围)."
+        ),
+    ] = None,
 ) -> None:
     """Create an API token; it is printed once and only its hash is kept (创建令牌)."""
+    try:
+        scopes = parse_scopes(scope or [])
+    except ScopeError as error:
+        fail(f"--scope: {error}", code=2)
     with opened(db) as shequn, shequn.sessions.begin() as session:
         try:
-            token = create_token(session, org, name=name, now=utc_now())
+            token = create_token(session, org, name=name, now=utc_now(), scopes=scopes)
         except UnknownOrg as error:
             fail(str(error))
+    # The token alone on stdout, for scripts; what it may do on stderr.
+    errors.print(f"scopes 权限: {', '.join(shown(scopes))}", highlight=False)
     print(token)
 
 

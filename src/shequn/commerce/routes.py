@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
 from shequn.analytics.service import org_timezone
-from shequn.api import Org, shequn_of
+from shequn.api import MemberOrg, ReadOrg, shequn_of
 from shequn.commerce.mechanics import (
     assist_bargain,
     assist_json,
@@ -78,7 +78,7 @@ def _in_unit_of_work(request: Request, org: str, use: Callable[[Context], T]) ->
 
 
 @router.get("/products")
-def get_products(request: Request, org: Org) -> list[dict[str, Any]]:
+def get_products(request: Request, org: ReadOrg) -> list[dict[str, Any]]:
     """Every product with its price now and its schedule, in the org's time zone."""
     with shequn_of(request).sessions() as session:
         timezone = org_timezone(session, org)
@@ -86,13 +86,13 @@ def get_products(request: Request, org: Org) -> list[dict[str, Any]]:
 
 
 @router.get("/coupons/{member}")
-def get_coupons(request: Request, org: Org, member: str) -> list[dict[str, Any]]:
+def get_coupons(request: Request, org: ReadOrg, member: str) -> list[dict[str, Any]]:
     with shequn_of(request).sessions() as session:
         return [coupon_json(coupon) for coupon in coupons_of(session, org, member=member)]
 
 
 @router.post("/groupbuys/{deal}/teams", status_code=201)
-def post_team(request: Request, org: Org, deal: str, body: MemberIn) -> dict[str, Any]:
+def post_team(request: Request, org: MemberOrg, deal: str, body: MemberIn) -> dict[str, Any]:
     """A member opens a team (开团) and is its first member."""
 
     def use(context: Context) -> dict[str, Any]:
@@ -105,7 +105,7 @@ def post_team(request: Request, org: Org, deal: str, body: MemberIn) -> dict[str
 
 
 @router.post("/teams/{team}/joins")
-def post_join(request: Request, org: Org, team: str, body: MemberIn) -> dict[str, Any]:
+def post_join(request: Request, org: MemberOrg, team: str, body: MemberIn) -> dict[str, Any]:
     """A member joins a team (参团); 409 when it is closed or past its deadline."""
 
     def use(context: Context) -> dict[str, Any]:
@@ -117,7 +117,7 @@ def post_join(request: Request, org: Org, team: str, body: MemberIn) -> dict[str
 
 
 @router.post("/bargains/{bargain}/assists")
-def post_assist(request: Request, org: Org, bargain: str, body: FriendIn) -> dict[str, Any]:
+def post_assist(request: Request, org: MemberOrg, bargain: str, body: FriendIn) -> dict[str, Any]:
     """A friend's one cut (帮砍一刀); the same friend again gets the same cut."""
     return _in_unit_of_work(
         request,
@@ -129,7 +129,7 @@ def post_assist(request: Request, org: Org, bargain: str, body: FriendIn) -> dic
 
 
 @router.post("/assists/{task}/helps")
-def post_help(request: Request, org: Org, task: str, body: FriendIn) -> dict[str, Any]:
+def post_help(request: Request, org: MemberOrg, task: str, body: FriendIn) -> dict[str, Any]:
     """A friend's one help (助力); the last one needed issues the coupon."""
     return _in_unit_of_work(
         request,
@@ -139,7 +139,7 @@ def post_help(request: Request, org: Org, task: str, body: FriendIn) -> dict[str
 
 
 @router.post("/shares", status_code=201)
-def post_share(request: Request, org: Org, body: ShareIn) -> dict[str, Any]:
+def post_share(request: Request, org: MemberOrg, body: ShareIn) -> dict[str, Any]:
     """After an order, a share (分享券): the buyer's coupon of a random amount."""
     return _in_unit_of_work(
         request,
@@ -152,7 +152,7 @@ def post_share(request: Request, org: Org, body: ShareIn) -> dict[str, Any]:
 
 
 @router.post("/shares/{share}/clicks")
-def post_click(request: Request, org: Org, share: str, body: MemberIn) -> dict[str, Any]:
+def post_click(request: Request, org: MemberOrg, share: str, body: MemberIn) -> dict[str, Any]:
     """A friend opens a share and gets a coupon of a random amount, once."""
     return _in_unit_of_work(
         request,

@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from shequn.api import Org, shequn_of
+from shequn.api import OperateOrg, ReadOrg, shequn_of
 from shequn.lottery.models import DrawRecord, DrawStatus
 from shequn.lottery.service import (
     LotteryError,
@@ -77,7 +77,7 @@ recipe in docs/lottery-fairness.md, or <code>shequn lottery verify --file record
 
 
 @router.get("/api/v1/lottery/draws")
-def list_draws(request: Request, org: Org) -> list[dict[str, Any]]:
+def list_draws(request: Request, org: ReadOrg) -> list[dict[str, Any]]:
     """The token's org's draws, newest first, as `shequn lottery list --json` prints them."""
     with shequn_of(request).sessions() as session:
         draws = session.scalars(
@@ -88,7 +88,7 @@ def list_draws(request: Request, org: Org) -> list[dict[str, Any]]:
 
 
 @router.post("/api/v1/lottery/draws/{draw_id}/draw")
-def draw_draw(request: Request, org: Org, draw_id: str) -> dict[str, Any]:
+def draw_draw(request: Request, org: OperateOrg, draw_id: str) -> dict[str, Any]:
     """Draw a due draw now (or return the one already drawn): 409 before its freeze time."""
     shequn = shequn_of(request)
     with shequn.sessions.begin() as session:
@@ -104,7 +104,7 @@ def draw_draw(request: Request, org: Org, draw_id: str) -> dict[str, Any]:
 
 
 @router.get("/api/v1/lottery/draws/{draw_id}/verify")
-def verify_draw_api(request: Request, org: Org, draw_id: str) -> dict[str, Any]:
+def verify_draw_api(request: Request, org: ReadOrg, draw_id: str) -> dict[str, Any]:
     """The same answer as `shequn lottery verify DRAW --json`."""
     with shequn_of(request).sessions() as session:
         try:

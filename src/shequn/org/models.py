@@ -29,6 +29,8 @@ class ApiToken(Base):
     # Only a hash is kept: a leaked database does not leak working tokens.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
+    # What it may do (shequn.org.scopes): "*" for everything, as tokens from before scopes.
+    scopes: Mapped[str] = mapped_column(String(200), server_default="*")
 
 
 class StaffAuditEntry(Base):

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from shequn.engine.registry import Tenant
 from shequn.kit.time import zone
 from shequn.org.models import ApiToken, Org
+from shequn.org.scopes import EVERY
 
 TOKEN_PREFIX = "sq_"  # noqa: S105 - a visible prefix, not a secret
 
@@ -76,12 +77,16 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session: Session, org_id: str, *, name: str, now: datetime) -> str:
-    """Mint a token for the org; only its hash is stored, so it is shown once."""
+def create_token(
+    session: Session, org_id: str, *, name: str, now: datetime, scopes: str = EVERY
+) -> str:
+    """Mint a token for the org with these scopes (parse_scopes' form); only its hash is
+    stored, so it is shown once."""
     if session.get(Org, org_id) is None:
         raise UnknownOrg(org_id)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(org=org_id, name=name, token_hash=hash_token(token), created_at=now))
+    session.add(ApiToken(org=org_id, name=name, token_hash=hash_token(token), created_at=now,
+                         scopes=scopes))  # fmt: skip
     session.flush()
     return token
 
@@ -93,9 +98,8 @@ def create_first_token(session: Session, org_id: str, *, now: datetime) -> str |
     return create_token(session, org_id, name="first", now=now)
 
 
-def org_of_token(session: Session, token: str) -> str | None:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
-    return None if row is None else row.org
+def token_of(session: Session, token: str) -> ApiToken | None:
+    return session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
 
 
 class UnknownOrg(LookupError):

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from shequn.api import Org, shequn_of
+from shequn.api import MemberOrg, OperateOrg, ReadOrg, shequn_of
 from shequn.kit.time import utc_now
 from shequn.points.ledger import InsufficientPoints
 from shequn.points.quiz import (
@@ -156,7 +156,7 @@ def _not_found(error: LookupError) -> HTTPException:
 
 
 @router.get("/points/{member}", response_model=BalanceOut)
-def get_points(request: Request, org: Org, member: str) -> dict[str, Any]:
+def get_points(request: Request, org: ReadOrg, member: str) -> dict[str, Any]:
     """A member's balance, what of it may be spent now, and its lots, earliest-expiring first."""
     with shequn_of(request).sessions() as session:
         try:
@@ -167,7 +167,7 @@ def get_points(request: Request, org: Org, member: str) -> dict[str, Any]:
 
 @router.get("/points", response_model=BalancesOut)
 def get_balances(
-    request: Request, org: Org, limit: Limit = 100, offset: Offset = 0
+    request: Request, org: ReadOrg, limit: Limit = 100, offset: Offset = 0
 ) -> dict[str, Any]:
     """The org's balances, highest first, a page at a time; `total` counts them all."""
     with shequn_of(request).sessions() as session:
@@ -178,7 +178,7 @@ def get_balances(
 def get_history(
     request: Request,
     response: Response,
-    org: Org,
+    org: ReadOrg,
     member: str,
     limit: Limit = 100,
     offset: Offset = 0,
@@ -195,13 +195,13 @@ def get_history(
 
 
 @router.get("/mall/items", response_model=list[ItemOut])
-def get_items(request: Request, org: Org) -> list[dict[str, Any]]:
+def get_items(request: Request, org: ReadOrg) -> list[dict[str, Any]]:
     with shequn_of(request).sessions() as session:
         return [item_json(item) for item in items_of(session, org)]
 
 
 @router.post("/mall/redemptions", response_model=RedemptionOut, status_code=201)
-def post_redemption(request: Request, org: Org, body: RedemptionIn) -> dict[str, Any]:
+def post_redemption(request: Request, org: MemberOrg, body: RedemptionIn) -> dict[str, Any]:
     """Hold an item's price and one of its stock for a member; 409 names why it cannot be."""
     shequn = shequn_of(request)
     try:
@@ -221,7 +221,7 @@ def post_redemption(request: Request, org: Org, body: RedemptionIn) -> dict[str,
 
 
 @router.get("/quizzes", response_model=list[QuizOut])
-def get_quizzes(request: Request, org: Org, group: str | None = None) -> list[dict[str, Any]]:
+def get_quizzes(request: Request, org: ReadOrg, group: str | None = None) -> list[dict[str, Any]]:
     """Quizzes, latest first, with how many members answered right."""
     with shequn_of(request).sessions() as session:
         records = quizzes_of(session, org, group=group)
@@ -230,7 +230,7 @@ def get_quizzes(request: Request, org: Org, group: str | None = None) -> list[di
 
 
 @router.post("/quizzes", response_model=QuizOut, status_code=201)
-def post_quiz(request: Request, org: Org, body: QuizIn) -> dict[str, Any]:
+def post_quiz(request: Request, org: OperateOrg, body: QuizIn) -> dict[str, Any]:
     """Start a quiz in a group; the same question, group and start again returns the first."""
     shequn = shequn_of(request)
     try:
@@ -251,7 +251,7 @@ def post_quiz(request: Request, org: Org, body: QuizIn) -> dict[str, Any]:
 
 
 @router.post("/quizzes/{quiz}/close", response_model=QuizOut)
-def post_quiz_close(request: Request, org: Org, quiz: str) -> dict[str, Any]:
+def post_quiz_close(request: Request, org: OperateOrg, quiz: str) -> dict[str, Any]:
     """Close a quiz now: its answer and the number of right answers are posted to the group."""
     shequn = shequn_of(request)
     try:
