@@ -1,5 +1,6 @@
 """API tokens carry scopes: a shop's token sends events and cannot change the org's settings."""
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -13,7 +14,7 @@ from shequn.cli.main import app
 from shequn.config import Settings
 from shequn.engine.models import EventRecord
 from shequn.kit.time import utc_now
-from shequn.org.models import ApiToken, Org
+from shequn.org.models import ApiToken, Org, StaffAuditEntry
 from shequn.org.scopes import EVERY, Scope, ScopeError, allows, parse_scopes, shown
 from shequn.org.service import create_token, hash_token, save_org
 from shequn.wiring import Shequn, open_shequn
@@ -139,3 +140,40 @@ def test_a_token_minted_before_scopes_keeps_every_scope(shequn: Shequn, settings
             assert found.scopes == EVERY
     finally:
         reopened.close()
+
+
+def test_tokens_are_listed_with_their_scopes_and_a_revoked_one_stops_working(
+    client: TestClient, shequn: Shequn
+) -> None:
+    db = ["--db", shequn.settings.database_url]
+    shop = minted(shequn, "events", name="shop")
+    minted(shequn, EVERY, name="erp")
+    listed = runner.invoke(app, ["token", "list", "--org", "demo", "--json", *db])
+    assert listed.exit_code == 0, listed.output
+    tokens = json.loads(listed.stdout)
+    assert [(t["name"], t["scopes"]) for t in tokens] == [
+        ("shop", ["events"]), ("erp", ["events", "read", "member", "operate", "settings"])]  # fmt: skip
+    assert client.post("/api/v1/events", json=[JOINED], headers=shop).status_code == 200
+    revoked = runner.invoke(app, ["token", "revoke", str(tokens[0]["id"]), "--org", "demo", *db])
+    assert revoked.exit_code == 0, revoked.output
+    assert "revoked 已吊销" in revoked.stdout
+    gone = client.post("/api/v1/events", json=[JOINED], headers=shop)
+    assert (gone.status_code, gone.json()["detail"]) == (401, "unknown token")
+    with shequn.sessions() as session:
+        logged = session.scalars(select(StaffAuditEntry.action)).all()
+    assert logged == ["token_revoked"]
+    again = runner.invoke(app, ["token", "revoke", str(tokens[0]["id"]), "--org", "demo", *db])
+    assert again.exit_code == 1
+    assert f"org 'demo' has no token {tokens[0]['id']}" in again.stderr
+
+
+def test_a_token_is_revoked_only_through_its_own_org(client: TestClient, shequn: Shequn) -> None:
+    db = ["--db", shequn.settings.database_url]
+    with shequn.sessions.begin() as session:
+        save_org(session, "other", name=None, timezone="UTC", settings=None, now=utc_now())
+    shop = minted(shequn, "events")
+    with shequn.sessions() as session:
+        token_id = session.scalar(select(ApiToken.id))
+    refused = runner.invoke(app, ["token", "revoke", str(token_id), "--org", "other", *db])
+    assert refused.exit_code == 1
+    assert client.post("/api/v1/events", json=[JOINED], headers=shop).status_code == 200

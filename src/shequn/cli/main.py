@@ -60,11 +60,23 @@ from shequn.group.service import schedule_announcements
 from shequn.kit.collector import settle_collector
 from shequn.kit.time import TimeError, parse_instant, utc_now, zone
 from shequn.member.phones import PhoneKeyError, sealing_key
-from shequn.org.changes import record_config_change, recut_daily_figures
+from shequn.org.changes import (
+    process_user,
+    record_config_change,
+    recut_daily_figures,
+    revoke_token,
+)
 from shequn.org.models import Org
 from shequn.org.rules import SettingRefused, check_changes
 from shequn.org.scopes import NAMES, ScopeError, parse_scopes, shown
-from shequn.org.service import UnknownOrg, create_first_token, create_token, save_org
+from shequn.org.service import (
+    UnknownOrg,
+    UnknownToken,
+    create_first_token,
+    create_token,
+    save_org,
+    tokens_of,
+)
 
 app = typer.Typer(
     help="shequn 社群: the engine for community commerce across chat groups.",
@@ -85,7 +97,9 @@ def check_phone_key(context: typer.Context) -> None:
 
 
 org_app = typer.Typer(help="Orgs (企业/品牌): tenants and their settings.", no_args_is_help=True)
-token_app = typer.Typer(help="API tokens (接口令牌) for POST /api/v1/events.", no_args_is_help=True)
+token_app = typer.Typer(
+    help="API tokens (接口令牌) for the HTTP API: create, list, revoke.", no_args_is_help=True
+)
 outbox_app = typer.Typer(help="The outbox (待发动作): actions decided, sent or failed.")
 jobs_app = typer.Typer(help="Timed jobs (定时任务).")
 schedule_app = typer.Typer(help="Schedule a timed job (安排定时任务).", no_args_is_help=True)
@@ -323,6 +337,43 @@ def token_create(
     # The token alone on stdout, for scripts; what it may do on stderr.
     errors.print(f"scopes 权限: {', '.join(shown(scopes))}", highlight=False)
     print(token)
+
+
+@token_app.command("list")
+def token_list(
+    org: Annotated[str, typer.Option(help="The org whose tokens to list.")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The org's tokens: id, name, scopes, created (令牌列表); the tokens themselves are not kept."""
+    with opened(db) as shequn, shequn.sessions() as session:
+        if session.get(Org, org) is None:
+            fail(str(UnknownOrg(org)))
+        found = [(token.id, token.name, shown(token.scopes), token.created_at.isoformat())
+                 for token in tokens_of(session, org)]  # fmt: skip
+    if as_json:
+        print(json.dumps([{"id": id_, "name": name, "scopes": scopes, "created_at": created}
+                          for id_, name, scopes, created in found], ensure_ascii=False))  # fmt: skip
+        return
+    table = Table("id", "name", "scopes", "created_at")
+    for id_, name, scopes, created in found:
+        table.add_row(str(id_), name, ", ".join(scopes), created)
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(metavar="ID", help="The id `token list` shows.")],
+    org: Annotated[str, typer.Option(help="The org the token belongs to.")],
+    db: DbOption = None,
+) -> None:
+    """Revoke a token: it stops working at once (吊销令牌); logged in the staff log."""
+    with opened(db) as shequn, shequn.sessions.begin() as session:
+        try:
+            revoked = revoke_token(session, org, token_id, by=process_user())
+        except UnknownToken as error:
+            fail(str(error))
+    console.print(f"revoked 已吊销 token {token_id} ({revoked.name})", highlight=False)
 
 
 @outbox_app.callback(invoke_without_command=True)

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from shequn.analytics.projection import recut_days
 from shequn.engine.models import EventRecord
 from shequn.kit.time import utc_now
-from shequn.org.models import Org, StaffAuditEntry
+from shequn.org.models import ApiToken, Org, StaffAuditEntry
 from shequn.org.rules import ORG_FIELDS, check_changes
-from shequn.org.service import UnknownOrg, save_org
+from shequn.org.service import UnknownOrg, UnknownToken, save_org
 
 # Who the staff log names for a command when the OS cannot name its user.
 CLI = "(cli)"
@@ -155,3 +155,14 @@ def visible_settings(org: Org) -> tuple[dict[str, Any], dict[str, int]]:
         if is_secret(name)
     }
     return settings, counts
+
+
+def revoke_token(session: Session, org_id: str, token_id: int, *, by: str) -> ApiToken:
+    """Delete one of the org's tokens, so it stops working at once; logged under `by`."""
+    token = session.get(ApiToken, token_id)
+    if token is None or token.org != org_id:
+        raise UnknownToken(org_id, token_id)
+    session.delete(token)
+    log_staff_action(session, org_id, by, "token_revoked", target=token.name,
+                     detail={"id": token_id, "scopes": token.scopes})  # fmt: skip
+    return token

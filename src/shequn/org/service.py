@@ -102,6 +102,20 @@ def token_of(session: Session, token: str) -> ApiToken | None:
     return session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
 
 
+def tokens_of(session: Session, org_id: str) -> list[ApiToken]:
+    """The org's tokens, oldest first (their hashes only: a token is shown once, at minting)."""
+    return list(
+        session.scalars(select(ApiToken).where(ApiToken.org == org_id).order_by(ApiToken.id))
+    )
+
+
+class UnknownToken(LookupError):
+    def __init__(self, org_id: str, token_id: int) -> None:
+        super().__init__(
+            f"org {org_id!r} has no token {token_id} (shequn token list --org {org_id})"
+        )
+
+
 class UnknownOrg(LookupError):
     def __init__(self, org_id: str) -> None:
         super().__init__(
