@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from shequn.analytics.daily import day_totals
 from shequn.app import create_app
-from shequn.org.models import Org, StaffAuditEntry
+from shequn.org.models import ApiToken, Org, StaffAuditEntry
 from shequn.web.rules import Role
 from shequn.wiring import Shequn
 from tests.conftest import event, ingest, serving
@@ -72,8 +72,9 @@ def settings_of(shequn: Shequn) -> tuple[str, str, dict[str, Any]]:
         return org.name, org.timezone, dict(org.settings)
 
 
-def form_of(html: str) -> dict[str, str]:
+def form_of(page: str) -> dict[str, str]:
     """What a browser sends for the page's settings form as it stands."""
+    html = page.split('id="settings">', 1)[1].split("</form>", 1)[0]
     fields = dict(re.findall(r'<input[^>]* name="([^"]+)" value="([^"]*)"', html))
     fields |= dict(re.findall(r'<textarea[^>]* name="([^"]+)"[^>]*>(.*?)</textarea>', html, re.S))
     for name, options in re.findall(r'<select[^>]* name="([^"]+)">(.*?)</select>', html, re.S):
@@ -229,3 +230,58 @@ def test_an_owner_changes_the_welcome_text_in_a_browser_and_finds_it_in_the_staf
         assert "boss" in entry.inner_text()
         assert '"new": "欢迎 {nickname} 来到 {group}!"' in entry.inner_text()
         browser.close()
+
+
+def tokens_listed(page: str) -> list[tuple[str, str]]:
+    return re.findall(r'<tr data-token="\d+"><td>\d+</td><td>([^<]*)</td><td data-scopes="([^"]*)"',
+                      page)  # fmt: skip
+
+
+def test_an_owner_mints_a_scoped_token_sees_it_once_and_revokes_it(
+    shequn: Shequn, client: TestClient
+) -> None:
+    csrf = log_in(client, "boss")
+    made = client.post("/dashboard/settings/tokens?lang=en",
+                       data={"csrf": csrf, "name": "shop", "scope": ["events", "read"]})  # fmt: skip
+    assert made.status_code == 200
+    token = re.findall(r'<output id="minted-token"><code>([^<]+)</code>', made.text)[0]
+    assert tokens_listed(made.text) == [("shop", "events,read")]
+    page = client.get("/dashboard/settings").text
+    assert token not in page
+    assert tokens_listed(page) == [("shop", "events,read")]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/settings", headers=headers).status_code == 200
+    assert client.patch("/api/v1/settings", json={"name": "x"}, headers=headers).status_code == 403
+    token_id = re.findall(r'<tr data-token="(\d+)">', page)[0]
+    revoked = client.post(f"/dashboard/settings/tokens/{token_id}/revoke", data={"csrf": csrf})
+    assert (revoked.status_code, revoked.headers["location"]) == (
+        303, "/dashboard/settings?revoked=shop#tokens")  # fmt: skip
+    assert client.get("/api/v1/settings", headers=headers).status_code == 401
+    with shequn.sessions() as session:
+        actions = session.execute(
+            select(StaffAuditEntry.username, StaffAuditEntry.action, StaffAuditEntry.target)
+            .where(StaffAuditEntry.action.like("token_%")).order_by(StaffAuditEntry.id)
+        ).all()  # fmt: skip
+    assert [tuple(row) for row in actions] == [("boss", "token_created", "shop"),
+                                               ("boss", "token_revoked", "shop")]  # fmt: skip
+    assert token not in client.get("/dashboard/staff-log").text
+
+
+def test_an_unknown_scope_mints_nothing_and_others_may_not_mint_or_revoke(
+    shequn: Shequn, client: TestClient
+) -> None:
+    csrf = log_in(client, "boss")
+    refused = client.post("/dashboard/settings/tokens?lang=en",
+                          data={"csrf": csrf, "name": "x", "scope": "write"})  # fmt: skip
+    assert refused.status_code == 422
+    assert "No token was created: scope &#39;write&#39; is none of" in refused.text
+    assert tokens_listed(refused.text) == []
+    assert client.post("/dashboard/settings/tokens", data={"name": "x"}).status_code == 403
+    analyst = TestClient(client.app, follow_redirects=False)
+    analyst_csrf = log_in(analyst, "analyst")
+    assert analyst.post("/dashboard/settings/tokens",
+                        data={"csrf": analyst_csrf, "name": "x"}).status_code == 403  # fmt: skip
+    assert analyst.post("/dashboard/settings/tokens/1/revoke",
+                        data={"csrf": analyst_csrf}).status_code == 403  # fmt: skip
+    with shequn.sessions() as session:
+        assert session.scalars(select(ApiToken)).all() == []

@@ -61,6 +61,7 @@ from shequn.kit.collector import settle_collector
 from shequn.kit.time import TimeError, parse_instant, utc_now, zone
 from shequn.member.phones import PhoneKeyError, sealing_key
 from shequn.org.changes import (
+    mint_token,
     process_user,
     record_config_change,
     recut_daily_figures,
@@ -73,7 +74,6 @@ from shequn.org.service import (
     UnknownOrg,
     UnknownToken,
     create_first_token,
-    create_token,
     save_org,
     tokens_of,
 )
@@ -331,7 +331,8 @@ def token_create(
         fail(f"--scope: {error}", code=2)
     with opened(db) as shequn, shequn.sessions.begin() as session:
         try:
-            token = create_token(session, org, name=name, now=utc_now(), scopes=scopes)
+            token = mint_token(session, org, name=name, scopes=scopes, by=process_user(),
+                               now=utc_now())  # fmt: skip
         except UnknownOrg as error:
             fail(str(error))
     # The token alone on stdout, for scripts; what it may do on stderr.

@@ -15,7 +15,7 @@ from shequn.engine.models import EventRecord
 from shequn.kit.time import utc_now
 from shequn.org.models import ApiToken, Org, StaffAuditEntry
 from shequn.org.rules import ORG_FIELDS, check_changes
-from shequn.org.service import UnknownOrg, UnknownToken, save_org
+from shequn.org.service import UnknownOrg, UnknownToken, create_token, save_org
 
 # Who the staff log names for a command when the OS cannot name its user.
 CLI = "(cli)"
@@ -155,6 +155,17 @@ def visible_settings(org: Org) -> tuple[dict[str, Any], dict[str, int]]:
         if is_secret(name)
     }
     return settings, counts
+
+
+def mint_token(
+    session: Session, org_id: str, *, name: str, scopes: str, by: str, now: datetime
+) -> str:
+    """A new token for the org with these scopes (parse_scopes' form), logged under `by`
+    without the token itself; returns the token, which is shown this once."""
+    token = create_token(session, org_id, name=name, now=now, scopes=scopes)
+    log_staff_action(session, org_id, by, "token_created", target=name,
+                     detail={"scopes": scopes}, at=now)  # fmt: skip
+    return token
 
 
 def revoke_token(session: Session, org_id: str, token_id: int, *, by: str) -> ApiToken:

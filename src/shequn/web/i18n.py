@@ -219,6 +219,34 @@ WORDS: dict[str, dict[str, str]] = {
         "en": "These are changed from the command line or the API; signing secrets are only counted.",
     },
     "settings_secrets_counted": {"zh": "个密钥(不显示)", "en": "secret(s), never shown"},
+    "api_tokens": {"zh": "接口令牌", "en": "API tokens"},
+    "api_tokens_note": {
+        "zh": "每个令牌只能做所勾选的事;都不勾选即拥有全部权限。令牌只在创建时显示一次。",
+        "en": "A token may do only what its scopes allow; none ticked means all. A token is "
+        "shown once, when it is created.",
+    },
+    "token_name": {"zh": "名称", "en": "Name"},
+    "token_scopes": {"zh": "权限范围", "en": "Scopes"},
+    "token_created": {"zh": "创建时间", "en": "Created"},
+    "token_create": {"zh": "创建令牌", "en": "Create token"},
+    "token_revoke": {"zh": "吊销", "en": "Revoke"},
+    "token_minted": {
+        "zh": "新令牌(只显示这一次,请立即复制):",
+        "en": "The new token (shown this once; copy it now):",
+    },
+    "token_revoked": {"zh": "已吊销令牌", "en": "Token revoked"},
+    "token_refused": {"zh": "未创建令牌", "en": "No token was created"},
+    "scope_events": {"zh": "发送事件", "en": "send events"},
+    "scope_read": {"zh": "读取数据", "en": "read"},
+    "scope_member": {
+        "zh": "代会员操作(兑换、拼团、砍价、分享)",
+        "en": "act for members (redeem, group-buy, bargain, share)",
+    },
+    "scope_operate": {
+        "zh": "运营操作(标签、问答、开奖)",
+        "en": "run operations (tags, quizzes, draws)",
+    },
+    "scope_settings": {"zh": "修改设置", "en": "change settings"},
     "save": {"zh": "保存", "en": "Save"},
     "setting_name": {"zh": "名称", "en": "Name"},
     "setting_timezone": {

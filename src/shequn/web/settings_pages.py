@@ -2,10 +2,11 @@
 log, checked by the same rules as the command line's."""
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
@@ -17,9 +18,18 @@ from shequn.audit.rules import audit_policy
 from shequn.campaign.rules import budget_of
 from shequn.group.rules import DEFAULT_WELCOME_MENTIONS, DEFAULT_WELCOME_WINDOW, capacity_margin
 from shequn.kit.time import utc_now
-from shequn.org.changes import SettingsChange, change_settings, visible_settings
-from shequn.org.models import Org
+from shequn.org.changes import (
+    SettingsChange,
+    change_settings,
+    mint_token,
+    revoke_token,
+    visible_settings,
+)
+from shequn.org.models import ApiToken, Org
 from shequn.org.rules import CAMPAIGN, SettingRefused
+from shequn.org.scopes import NAMES, ScopeError, parse_scopes
+from shequn.org.scopes import shown as shown_scopes
+from shequn.org.service import UnknownToken, tokens_of
 from shequn.points.policy import points_policy
 from shequn.points.rules import EarnKind
 from shequn.web.common import Signed, Visit, check_csrf, page, require
@@ -27,6 +37,8 @@ from shequn.web.i18n import translator
 from shequn.web.rules import Permission
 
 router = APIRouter()
+# The api_token table's name column.
+TOKEN_NAME_LENGTH = 200
 
 
 class Kind(StrEnum):
@@ -162,7 +174,8 @@ def changes_of(form: Mapping[str, str], current: Mapping[str, Any]) -> dict[str,
 
 def _render(
     request: Request, visit: Visit, org: Org, *, shown: Mapping[str, str],
-    error: SettingRefused | None = None,
+    error: SettingRefused | None = None, tokens: Sequence[ApiToken] = (),
+    minted: str | None = None, token_problem: str | None = None,
 ) -> HTMLResponse:  # fmt: skip
     settings, secrets = visible_settings(org)
     others = {name: json.dumps(value, ensure_ascii=False) for name, value in sorted(settings.items())
@@ -176,8 +189,12 @@ def _render(
     response = page(request, "settings.html", lang=visit.lang, visit=visit, org=org.id,
                     sections=SECTIONS, shown=shown, others=others, secrets=secrets,
                     problem=problem, changed=request.query_params.get("changed"),
-                    recut=request.query_params.get("recut") == "1")  # fmt: skip
-    if error is not None:
+                    recut=request.query_params.get("recut") == "1",
+                    tokens=[(token.id, token.name, shown_scopes(token.scopes), token.created_at)
+                            for token in tokens],
+                    scopes=NAMES, minted=minted, token_problem=token_problem,
+                    revoked=request.query_params.get("revoked"))  # fmt: skip
+    if error is not None or token_problem is not None:
         response.status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
     return response
 
@@ -195,9 +212,11 @@ def settings_page(request: Request, visit: Signed) -> HTMLResponse:
     require(visit, Permission.CHANGE_SETTINGS)
     with shequn_of(request).sessions() as session:
         org = _org_of(session, visit)
-        current = in_force(org)
-        shown = {name: as_text(FIELDS[name], value) for name, value in current.items()}
-        return _render(request, visit, org, shown=shown)
+        return _render(request, visit, org, shown=_shown(org), tokens=tokens_of(session, org.id))
+
+
+def _shown(org: Org) -> dict[str, str]:
+    return {name: as_text(FIELDS[name], value) for name, value in in_force(org).items()}
 
 
 def _save(request: Request, visit: Visit, form: Mapping[str, str]) -> SettingsChange | Response:
@@ -213,7 +232,8 @@ def _save(request: Request, visit: Visit, form: Mapping[str, str]) -> SettingsCh
             org = _org_of(session, visit)
             shown = {name: form.get(name, as_text(FIELDS[name], value))
                      for name, value in in_force(org).items()}  # fmt: skip
-            return _render(request, visit, org, shown=shown, error=error)
+            return _render(request, visit, org, shown=shown, error=error,
+                           tokens=tokens_of(session, org.id))  # fmt: skip
 
 
 @router.post("/dashboard/settings", response_model=None)
@@ -231,3 +251,51 @@ async def settings_save(request: Request, visit: Signed) -> Response:
         "/dashboard/settings" + (query if saved.diff else ""),
         status_code=status.HTTP_303_SEE_OTHER,
     )
+
+
+def _mint(request: Request, visit: Visit, name: str, asked: list[str]) -> HTMLResponse:
+    problem = None
+    try:
+        scopes = parse_scopes(asked)
+    except ScopeError as error:
+        problem = str(error)
+    if len(name) > TOKEN_NAME_LENGTH:
+        problem = f"name: {len(name)} characters, at most {TOKEN_NAME_LENGTH}"
+    minted = None
+    with shequn_of(request).sessions.begin() as session:
+        if problem is None:
+            minted = mint_token(session, visit.staff.org, name=name or "api", scopes=scopes,
+                                by=visit.staff.username, now=utc_now())  # fmt: skip
+        org = _org_of(session, visit)
+        return _render(request, visit, org, shown=_shown(org), tokens=tokens_of(session, org.id),
+                       minted=minted, token_problem=problem)  # fmt: skip
+
+
+@router.post("/dashboard/settings/tokens", response_class=HTMLResponse)
+async def token_create(request: Request, visit: Signed) -> HTMLResponse:
+    """Mints a token with the scopes ticked (none: all) and shows it this once."""
+    form = await request.form()
+    check_csrf(visit, str(form.get("csrf", "")))
+    require(visit, Permission.CHANGE_SETTINGS)
+    asked = [value for value in form.getlist("scope") if isinstance(value, str)]
+    name = str(form.get("name", "")).strip()
+    return await run_in_threadpool(_mint, request, visit, name, asked)
+
+
+def _revoke(request: Request, visit: Visit, token_id: int) -> str:
+    with shequn_of(request).sessions.begin() as session:
+        try:
+            return revoke_token(session, visit.staff.org, token_id, by=visit.staff.username).name
+        except UnknownToken as error:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+
+
+@router.post("/dashboard/settings/tokens/{token_id}/revoke", response_model=None)
+async def token_revoke(request: Request, visit: Signed, token_id: int) -> Response:
+    """Revokes one of the org's tokens: it stops working at once."""
+    form = await request.form()
+    check_csrf(visit, str(form.get("csrf", "")))
+    require(visit, Permission.CHANGE_SETTINGS)
+    name = await run_in_threadpool(_revoke, request, visit, token_id)
+    return RedirectResponse(f"/dashboard/settings?{urlencode({'revoked': name})}#tokens",
+                            status_code=status.HTTP_303_SEE_OTHER)  # fmt: skip
