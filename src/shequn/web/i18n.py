@@ -237,7 +237,7 @@ WORDS: dict[str, dict[str, str]] = {
     "token_revoked": {"zh": "已吊销令牌", "en": "Token revoked"},
     "token_refused": {"zh": "未创建令牌", "en": "No token was created"},
     "scope_events": {"zh": "发送事件", "en": "send events"},
-    "scope_read": {"zh": "读取数据", "en": "read"},
+    "scope_read": {"zh": "读取数据", "en": "read figures and lists"},
     "scope_member": {
         "zh": "代会员操作(兑换、拼团、砍价、分享)",
         "en": "act for members (redeem, group-buy, bargain, share)",
