@@ -264,7 +264,10 @@ def test_a_re_cut_holds_an_org_s_months_in_passes_and_keeps_no_empty_day(shequn:
     ingest(shequn, log)
     with shequn.sessions.begin() as session:
         save_org(session, "demo", name=None, timezone="UTC", settings=None, now=utc_now())
-        assert recut_days(session, "demo") == 2
+        heard: list[tuple[int, int]] = []
+        assert recut_days(session, "demo", on_progress=lambda *told: heard.append(told)) == 2
+    # 1 September to 6 November in UTC: 67 days, 31 per pass.
+    assert heard == [(31, 67), (62, 67), (67, 67)]
     with shequn.sessions() as session:
         days = session.execute(
             select(GroupDayFigures.day, GroupDayFigures.joins, GroupDayFigures.leaves)

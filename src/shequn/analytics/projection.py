@@ -13,7 +13,7 @@ so the heatmap reads a few rows per day instead of the day's events.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
@@ -438,6 +438,7 @@ def fill_hourly_activity(session: Session, org: str | None = None) -> int:
     """Count the hourly tables from the log (`org`: only its own), one UTC day of events at a
     time: for a store upgraded from before they were kept, or an org moved to another zone;
     cheaper than a rebuild. Returns the events counted."""
+
     def owned(column: Any) -> list[Any]:
         return [] if org is None else [column == org]
 
@@ -473,11 +474,13 @@ def fill_hourly_activity(session: Session, org: str | None = None) -> int:
     return counted
 
 
-def recut_days(session: Session, org: str) -> int:
+def recut_days(
+    session: Session, org: str, *, on_progress: Callable[[int, int], None] | None = None
+) -> int:
     """Cut one org's daily and hourly figures again at its local midnights (after it moved to
     another zone): counted from its log, stints and orders, RECUT_DAYS at a time, as a rebuild
-    would leave them, without replaying anything else or touching other orgs. Returns the
-    daily rows written."""
+    would leave them, without replaying anything else or touching other orgs. `on_progress`
+    hears the days done and the days in all after each pass. Returns the daily rows written."""
     timezone = session.execute(select(Org.timezone).where(Org.id == org)).scalar_one()
     session.execute(delete(FIGURES).where(FIGURES.c.org == org))
     fill_hourly_activity(session, org)
@@ -485,7 +488,7 @@ def recut_days(session: Session, org: str) -> int:
     if span is None:
         return 0
     first, last = (local_day(moment, timezone) for moment in span)
-    written = 0
+    total, written = (last - first).days + 1, 0
     while first <= last:
         days = days_of(first, min(last, first + timedelta(days=RECUT_DAYS - 1)))
         tallies = daily_tallies(session, org, day_bounds(days, timezone), opening=False)
@@ -508,6 +511,8 @@ def recut_days(session: Session, org: str) -> int:
             session.execute(FIGURES.insert(), rows)
         written += len(rows)
         first = days[-1] + timedelta(days=1)
+        if on_progress is not None:
+            on_progress(total - (last - first).days - 1, total)
     return written
 
 

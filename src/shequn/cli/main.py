@@ -295,7 +295,16 @@ def org_create(
         console.print(
             f"{'created 已创建' if created else 'updated 已更新'} org [bold]{org.id}[/] ({org.timezone})"
         )
-        if recut_daily_figures(session, org_id, was=was, timezone=chosen):
+        moved = was is not None and was != chosen
+        with Progress(console=errors, disable=not (moved and errors.is_terminal)) as progress:
+            task = progress.add_task("re-cutting days 按新时区重算", total=None)
+
+            def advanced(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            recut = recut_daily_figures(session, org_id, was=was, timezone=chosen,
+                                        on_progress=advanced)  # fmt: skip
+        if recut:
             console.print(f"time zone {was} → {chosen}: re-cut daily figures 已按新时区重算")
 
 

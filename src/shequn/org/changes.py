@@ -2,7 +2,7 @@
 with who made it; and the org settings changed from the dashboard and the API."""
 
 import getpass
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -100,7 +100,14 @@ def record_config_change(
     return diff
 
 
-def recut_daily_figures(session: Session, org: str, *, was: str | None, timezone: str) -> bool:
+def recut_daily_figures(
+    session: Session,
+    org: str,
+    *,
+    was: str | None,
+    timezone: str,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> bool:
     """Daily figures are cut at the org's local midnight: an org that moved to another zone
     has its own cut again, in the caller's transaction (recut_days). Whether it was."""
     if was is None or was == timezone:
@@ -108,7 +115,7 @@ def recut_daily_figures(session: Session, org: str, *, was: str | None, timezone
     logged = session.scalar(select(EventRecord.key).where(EventRecord.org == org).limit(1))
     if logged is None:
         return False
-    recut_days(session, org)
+    recut_days(session, org, on_progress=on_progress)
     return True
 
 
