@@ -42,6 +42,7 @@ def test_ingest_benchmark_runs_on_both_backends_and_ends_with_a_json_line_of_rat
     assert set(figures["results"]) == {"sqlite", "postgresql"}
     for backend, result in figures["results"].items():
         assert 0 < result["ratio"] <= result["shell_ratio"], backend
+        assert result["handlers_us_per_event"] > 0, backend
         for phase in ("raw", "shell", "full"):
             assert result[phase]["events"] == 3000, (backend, phase)
             assert result[phase]["events_per_s"] > 0, (backend, phase)
