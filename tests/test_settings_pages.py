@@ -244,6 +244,7 @@ def test_an_owner_mints_a_scoped_token_sees_it_once_and_revokes_it(
     made = client.post("/dashboard/settings/tokens?lang=en",
                        data={"csrf": csrf, "name": "shop", "scope": ["events", "read"]})  # fmt: skip
     assert made.status_code == 200
+    assert made.headers["cache-control"] == "no-store"
     token = re.findall(r'<output id="minted-token"><code>([^<]+)</code>', made.text)[0]
     assert tokens_listed(made.text) == [("shop", "events,read")]
     page = client.get("/dashboard/settings").text
@@ -276,6 +277,10 @@ def test_an_unknown_scope_mints_nothing_and_others_may_not_mint_or_revoke(
     assert refused.status_code == 422
     assert "No token was created: scope &#39;write&#39; is none of" in refused.text
     assert tokens_listed(refused.text) == []
+    too_long = client.post("/dashboard/settings/tokens?lang=en",
+                           data={"csrf": csrf, "name": "x" * 201})  # fmt: skip
+    assert too_long.status_code == 422
+    assert "No token was created: name: 201 characters; give 1 to 200 characters" in too_long.text
     assert client.post("/dashboard/settings/tokens", data={"name": "x"}).status_code == 403
     analyst = TestClient(client.app, follow_redirects=False)
     analyst_csrf = log_in(analyst, "analyst")

@@ -116,6 +116,9 @@ def test_token_create_takes_scopes_and_refuses_an_unknown_one(shequn: Shequn) ->
     bad = runner.invoke(app, ["token", "create", "--org", "demo", "--scope", "write", *db])
     assert bad.exit_code == 2
     assert "--scope: scope 'write' is none of" in bad.stderr
+    unnamed = runner.invoke(app, ["token", "create", "--org", "demo", "--name", " ", *db])
+    assert unnamed.exit_code == 2
+    assert "--name: blank; give 1 to 200 characters" in unnamed.stderr
     with shequn.sessions() as session:
         assert session.scalar(select(func.count()).select_from(ApiToken)) == before + 1
 

@@ -71,6 +71,7 @@ from shequn.org.models import Org
 from shequn.org.rules import SettingRefused, check_changes
 from shequn.org.scopes import NAMES, ScopeError, parse_scopes, shown
 from shequn.org.service import (
+    TokenNameError,
     UnknownOrg,
     UnknownToken,
     create_first_token,
@@ -342,6 +343,8 @@ def token_create(
         try:
             token = mint_token(session, org, name=name, scopes=scopes, by=process_user(),
                                now=utc_now())  # fmt: skip
+        except TokenNameError as error:
+            fail(f"--{error}", code=2)
         except UnknownOrg as error:
             fail(str(error))
     # The token alone on stdout, for scripts; what it may do on stderr.

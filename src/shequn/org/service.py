@@ -15,6 +15,8 @@ from shequn.org.models import ApiToken, Org
 from shequn.org.scopes import EVERY
 
 TOKEN_PREFIX = "sq_"  # noqa: S105 - a visible prefix, not a secret
+# The api_token table's name column.
+TOKEN_NAME_LENGTH = 200
 
 
 class OrgDirectory:
@@ -82,6 +84,9 @@ def create_token(
 ) -> str:
     """Mint a token for the org with these scopes (parse_scopes' form); only its hash is
     stored, so it is shown once."""
+    if not name.strip() or len(name) > TOKEN_NAME_LENGTH:
+        found = f"{len(name)} characters" if name.strip() else "blank"
+        raise TokenNameError(f"name: {found}; give 1 to {TOKEN_NAME_LENGTH} characters")
     if session.get(Org, org_id) is None:
         raise UnknownOrg(org_id)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -107,6 +112,10 @@ def tokens_of(session: Session, org_id: str) -> list[ApiToken]:
     return list(
         session.scalars(select(ApiToken).where(ApiToken.org == org_id).order_by(ApiToken.id))
     )
+
+
+class TokenNameError(ValueError):
+    """A token name that is empty or longer than the column holds."""
 
 
 class UnknownToken(LookupError):

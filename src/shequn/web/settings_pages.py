@@ -29,7 +29,7 @@ from shequn.org.models import ApiToken, Org
 from shequn.org.rules import CAMPAIGN, SettingRefused
 from shequn.org.scopes import NAMES, ScopeError, parse_scopes
 from shequn.org.scopes import shown as shown_scopes
-from shequn.org.service import UnknownToken, tokens_of
+from shequn.org.service import TokenNameError, UnknownToken, tokens_of
 from shequn.points.policy import points_policy
 from shequn.points.rules import EarnKind
 from shequn.web.common import Signed, Visit, check_csrf, page, require
@@ -37,8 +37,6 @@ from shequn.web.i18n import translator
 from shequn.web.rules import Permission
 
 router = APIRouter()
-# The api_token table's name column.
-TOKEN_NAME_LENGTH = 200
 
 
 class Kind(StrEnum):
@@ -254,21 +252,21 @@ async def settings_save(request: Request, visit: Signed) -> Response:
 
 
 def _mint(request: Request, visit: Visit, name: str, asked: list[str]) -> HTMLResponse:
-    problem = None
-    try:
-        scopes = parse_scopes(asked)
-    except ScopeError as error:
-        problem = str(error)
-    if len(name) > TOKEN_NAME_LENGTH:
-        problem = f"name: {len(name)} characters, at most {TOKEN_NAME_LENGTH}"
-    minted = None
+    minted = problem = None
     with shequn_of(request).sessions.begin() as session:
-        if problem is None:
-            minted = mint_token(session, visit.staff.org, name=name or "api", scopes=scopes,
-                                by=visit.staff.username, now=utc_now())  # fmt: skip
+        try:
+            minted = mint_token(session, visit.staff.org, name=name or "api",
+                                scopes=parse_scopes(asked), by=visit.staff.username,
+                                now=utc_now())  # fmt: skip
+        except (ScopeError, TokenNameError) as error:
+            problem = str(error)
         org = _org_of(session, visit)
-        return _render(request, visit, org, shown=_shown(org), tokens=tokens_of(session, org.id),
-                       minted=minted, token_problem=problem)  # fmt: skip
+        response = _render(request, visit, org, shown=_shown(org),
+                           tokens=tokens_of(session, org.id), minted=minted,
+                           token_problem=problem)  # fmt: skip
+    # The page holds a token: no cache may keep it.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @router.post("/dashboard/settings/tokens", response_class=HTMLResponse)
