@@ -282,6 +282,27 @@ def test_a_member_flagged_later_loses_their_points_at_the_rescore(shequn: Shequn
     assert entries(shequn, "u9")[-1] == ("revoke", -5, "revoke:signin:u9:2026-03-07")
 
 
+def test_a_flagged_member_cleared_in_a_batch_earns_from_then_on_as_a_rebuild_says(
+    shequn: Shequn,
+) -> None:
+    stock = {"url": "https://img.example/stock.jpg", "flags": ["stock_photo"]}
+    ingest(shequn, [event("p-u9", "member.upserted", "2026-03-07T10:00:00",
+                          {"member": "u9", "nickname": "A00微商货源", "avatar": stock}),
+                    said(1, "u9", "2026-03-07T10:01:00", "hello")])  # fmt: skip
+    assert entries(shequn, "u9") == []
+    # The next batch clears the profile first: the message after it earns, as the audit's
+    # case stands at that message, not as it stood before the batch.
+    ingest(shequn, [event("p-u9b", "member.upserted", "2026-03-07T11:00:00",
+                          {"member": "u9", "nickname": "小王",
+                           "avatar": {"url": "https://img.example/me.jpg"}}),
+                    said(2, "u9", "2026-03-07T11:01:00", "hello again")])  # fmt: skip
+    live = entries(shequn, "u9")
+    assert live == [("earn", 1, "message:telegram:msg-2")]
+    with shequn.sessions.begin() as session:
+        rebuild(session, shequn.registry, now=utc_now())
+    assert entries(shequn, "u9") == live
+
+
 def test_the_expiry_job_writes_compensating_entries_once(shequn: Shequn) -> None:
     ingest(shequn, [said(1, "u1", "2025-01-15T08:00:00", "签到"),
                     said(2, "u1", "2025-01-16T08:00:00", "签到")])  # fmt: skip

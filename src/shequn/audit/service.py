@@ -539,15 +539,30 @@ def decisions_of(session: Session, org: str, *, member: str | None = None) -> li
     return list(session.scalars(query.order_by(AuditDecision.decided_at, AuditDecision.id)))
 
 
+# The cases is_flagged may say yes to: a kick verdict or a kick decision.
+FLAGGABLE = or_(AuditCase.verdict == Verdict.KICK.value, AuditCase.decision == Decision.KICK.value)
+
+
 def flagged_members(session: Session, org: str) -> frozenset[str]:
     """Members the audit marks fake: they stop counting for invites (is_flagged decides)."""
-    rows = session.execute(
-        select(AuditCase.member, AuditCase.verdict, AuditCase.decision).where(
-            AuditCase.org == org,
-            or_(AuditCase.verdict == Verdict.KICK.value, AuditCase.decision == Decision.KICK.value),
-        )
-    )
+    rows = session.execute(select(AuditCase.member, AuditCase.verdict, AuditCase.decision)
+                           .where(AuditCase.org == org, FLAGGABLE))  # fmt: skip
     return frozenset(member for member, verdict, decision in rows if is_flagged(verdict, decision))
+
+
+def flagged_among(session: Session, org: str, members: Collection[str]) -> frozenset[str]:
+    """flagged_members, of these members only: probed a chunk at a time, so what a batch asks
+    costs what the batch holds, not what the org has flagged over the years."""
+    wanted, flagged = sorted(set(members)), set[str]()
+    for start in range(0, len(wanted), CHUNK):
+        rows = session.execute(
+            select(AuditCase.member, AuditCase.verdict, AuditCase.decision).where(
+                AuditCase.org == org, AuditCase.member.in_(wanted[start : start + CHUNK]), FLAGGABLE
+            )
+        )
+        flagged.update(member for member, verdict, decision in rows
+                       if is_flagged(verdict, decision))  # fmt: skip
+    return frozenset(flagged)
 
 
 def configure_audit(

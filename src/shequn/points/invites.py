@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from shequn.audit.models import AuditCase
-from shequn.audit.rules import Decision, Verdict, audit_policy, is_flagged
-from shequn.audit.service import flagged_members
+from shequn.audit.rules import audit_policy
+from shequn.audit.service import flagged_among
 from shequn.engine.context import CHUNK, Context
 from shequn.group.models import Staff
 from shequn.invite.models import InviteCodeRecord
@@ -114,7 +113,10 @@ def due_invites(
     credited = set(session.scalars(select(PointsLot.id).where(
         PointsLot.org == org, PointsLot.id.in_([f"invite:{c.invitee}" for c in credits])
     )))  # fmt: skip
-    flagged = flagged_members(session, org)
+    # Only the credits' own members: the org's every flagged member would be read each batch.
+    flagged = flagged_among(
+        session, org, {c.invitee for c in credits} | {c.inviter for c in credits}
+    )
     barred = flagged | staff_and_crew(session, org, settings)
     stays: dict[str, list[Stay]] = defaultdict(list)
     credited_in = {(c.invitee, c.group) for c in credits}
@@ -197,20 +199,11 @@ def barred_among(
     with_flagged: bool = True,
 ) -> frozenset[str]:
     """Those of the members who earn nothing: staff, the atmosphere crew, the audit's flagged."""
-    wanted = sorted(set(members))
+    wanted = set(members)
     # Staff and crew are few: read them whole rather than probe for every member.
-    barred = set(staff_and_crew(session, org, settings).intersection(wanted))
-    for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start : start + CHUNK]
-        cases = session.execute(
-            select(AuditCase.member, AuditCase.verdict, AuditCase.decision).where(
-                AuditCase.org == org, AuditCase.member.in_(chunk),
-                or_(AuditCase.verdict == Verdict.KICK.value,
-                    AuditCase.decision == Decision.KICK.value),
-            )
-        )  # fmt: skip
-        barred.update(member for member, verdict, decision in cases
-                      if is_flagged(verdict, decision))  # fmt: skip
+    barred = staff_and_crew(session, org, settings).intersection(wanted)
+    if with_flagged:
+        barred |= flagged_among(session, org, wanted)
     return frozenset(barred)
 
 
