@@ -262,8 +262,7 @@ def group_lines(
     """The groups in `scope` (None: all) matching the needle, store and stage on `last`,
     sorted, one page of them (`limit` None: all). Returns how many match and the lines, with
     their stages, and active members and buyers unless `distinct` is false."""
-    if sort not in LINE_SORTS:
-        raise ValueError(f"sort: {sort!r} is none of {', '.join(LINE_SORTS)}")
+    _check_sort(sort)
     conditions = _matching(scope, needle, store)
     staging = None
     if stage or sort == "stage":
@@ -302,6 +301,11 @@ def group_lines(
     if not distinct:
         return total, lines
     return total, fill_distinct(session, org, lines, first=first, last=last)
+
+
+def _check_sort(sort: str) -> None:
+    if sort not in LINE_SORTS:
+        raise ValueError(f"sort: {sort!r} is none of {', '.join(LINE_SORTS)}")
 
 
 def _line_order(query: Select[Any], sort: str, staging: "Staging | None") -> list[Any]:
@@ -429,6 +433,12 @@ class Staging:
         return query
 
     @property
+    def decided(self) -> list[ColumnElement[Any]]:
+        """The SUMS and the stage, labelled by name: what _group_stages reads beside a row's
+        group columns and members."""
+        return [*[self.sums[name].label(name) for name in SUMS], self.stage.label("stage")]
+
+    @property
     def rank(self) -> ColumnElement[int]:
         return case(STAGE_RANKS, value=self.stage)
 
@@ -528,8 +538,7 @@ def group_stages(
         Group.id,
         Group.first_seen_at,
         staging.members.label("members"),
-        *[staging.sums[name].label(name) for name in SUMS],
-        staging.stage.label("stage"),
+        *staging.decided,
     ).where(Group.org == org)
     if only is not None:
         query = query.where(Group.id.in_(only))
@@ -550,8 +559,7 @@ def table_stages(
     staging = _staging(session, org, on=on, only=only)
     query = select(
         Group.id, Group.name, Group.store, Group.owner, Group.first_seen_at,
-        staging.members.label("members"), *[staging.sums[name].label(name) for name in SUMS],
-        staging.stage.label("stage"),
+        staging.members.label("members"), *staging.decided,
     ).where(Group.org == org, Group.dismissed_at.is_(None))  # fmt: skip
     if only is not None:
         query = query.where(Group.id.in_(only))
@@ -575,14 +583,10 @@ def dead_lines(
     """group_lines filtered to the groups dead on `last`, with their revive list (to_revive of
     them): one query decides the stages for both, as deciding them is most of the list's cost.
     Every dead group's row comes back (the revive list needs them all); the page is a slice."""
-    if sort not in LINE_SORTS:
-        raise ValueError(f"sort: {sort!r} is none of {', '.join(LINE_SORTS)}")
+    _check_sort(sort)
     staging = _staging(session, org, on=last)
     query = staging.onto(_lines_query(session, org, first=first, last=last, sort=sort))
-    query = query.add_columns(
-        Group.first_seen_at, staging.stage.label("stage"),
-        *[staging.sums[name].label(name) for name in SUMS],
-    )  # fmt: skip
+    query = query.add_columns(Group.first_seen_at, *staging.decided)
     query = query.where(*_matching(scope, needle, store), staging.stage == str(Stage.DEAD))
     rows = session.execute(query.order_by(*_line_order(query, sort, staging))).mappings().all()
     shown = rows[offset:] if limit is None else rows[offset : offset + limit]
